@@ -1,0 +1,301 @@
+"""Filesystems, the I/O loop, retries with backoff, and the mapping of backend errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from persist.errors import DataNotFoundError, PersistError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = [
+    "RetryPolicy",
+    "backend_reason",
+    "build_filesystem",
+    "io_loop",
+    "is_access_denied",
+    "is_not_found",
+    "is_retryable",
+    "redact",
+    "run_async",
+    "run_sync",
+]
+
+logger = logging.getLogger("persist")
+
+T = TypeVar("T")
+
+MASK = "[secure]"
+"""What persist writes in place of a secret."""
+
+_FS_CACHE: dict[str, AbstractFileSystem] = {}
+_FS_LOCK = threading.Lock()
+
+
+def build_filesystem(protocol: str, options: dict[str, Any], *, tune: dict[str, Any]) -> AbstractFileSystem:
+    """A filesystem for ``protocol``, built once per (protocol, options, tuning) and then reused.
+
+    ``tune`` holds attributes persist sets on its own instances (such as s3fs's ``retries``);
+    the instance is kept out of fsspec's shared cache so that callers who build the same
+    filesystem themselves never see those changes.
+    """
+    key = json.dumps([protocol, options, tune], sort_keys=True, default=repr)
+    with _FS_LOCK:
+        fs = _FS_CACHE.get(key)
+        if fs is None:
+            fs = _instantiate(protocol, options, tune)
+            _FS_CACHE[key] = fs
+        return fs
+
+
+def _instantiate(protocol: str, options: dict[str, Any], tune: dict[str, Any]) -> AbstractFileSystem:
+    import fsspec
+
+    if protocol in ("gs", "gcs") and options.get("endpoint_url"):
+        # gcsfs otherwise asks a gRPC control API on the emulator's host for each bucket's type,
+        # and each failed lookup costs about a minute. Only done for non-Google endpoints.
+        import os
+
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as exc:
+        raise PersistError(f"cannot open {protocol}:// paths: {exc}") from exc
+    extra = {"skip_instance_cache": True} if tune else {}
+    fs = cls(**options, **extra)
+    for name, value in tune.items():
+        setattr(fs, name, value)
+    return fs
+
+
+def clear_filesystem_cache() -> None:
+    """Forget every filesystem built so far (tests, or after rotating credentials)."""
+    with _FS_LOCK:
+        _FS_CACHE.clear()
+
+
+# --- the I/O loop ---------------------------------------------------------------------------
+
+
+def io_loop() -> asyncio.AbstractEventLoop:
+    """The event loop, on its own thread, where persist runs every transfer (fsspec's)."""
+    import fsspec.asyn
+
+    loop: asyncio.AbstractEventLoop = fsspec.asyn.get_loop()
+    return loop
+
+
+def _on_io_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine on the I/O loop and wait for it, from plain code, threads or a running loop.
+
+    On an interrupt (Ctrl-C) the transfer is cancelled and given a moment to clean up its
+    temporary files before the interrupt propagates.
+    """
+    loop = io_loop()
+    if _on_io_loop(loop):
+        raise RuntimeError("persist's sync methods cannot run on its own I/O loop; use the async_ ones")
+    future = asyncio.run_coroutine_threadsafe(make(), loop)
+    try:
+        return future.result()
+    except BaseException:
+        if not future.done():
+            future.cancel()
+            try:
+                future.result(timeout=10)
+            except BaseException:  # noqa: S110 - the original exception is the one to raise
+                pass
+        raise
+
+
+async def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Await a coroutine that runs on the I/O loop, from any event loop, without blocking it."""
+    loop = io_loop()
+    if _on_io_loop(loop):
+        return await make()
+    future = asyncio.run_coroutine_threadsafe(make(), loop)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+
+
+# --- retries --------------------------------------------------------------------------------
+
+_THROTTLE_PATTERNS = (
+    "slowdown",
+    "slow down",
+    "reduce your request rate",
+    "503",
+    "service unavailable",
+    "serverbusy",
+    "server busy",
+    "toomanyrequests",
+    "too many requests",
+    "429",
+    "requestlimitexceeded",
+)
+_RESET_PATTERNS = (
+    "connection reset",
+    "server disconnected",
+    "connection aborted",
+    "connection was closed",
+    "connectionclosederror",
+    "remote end closed connection",
+    "connection broken",
+    "incompleteread",
+    "payload is not completed",
+    "response payload is not completed",
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".lower()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Throttling (SlowDown, HTTP 503/429) and dropped connections; nothing else."""
+    for err in _chain(exc):
+        if isinstance(err, PersistError):
+            return False
+        if isinstance(err, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            return True
+        text = _text(err)
+        if any(p in text for p in _THROTTLE_PATTERNS + _RESET_PATTERNS):
+            return True
+    return False
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """The backend says the object, bucket or container does not exist."""
+    for err in _chain(exc):
+        if isinstance(err, FileNotFoundError):
+            return True
+        text = _text(err)
+        if any(p in text for p in ("nosuchkey", "nosuchbucket", "404", "not found", "blobnotfound")):
+            return True
+    return False
+
+
+def is_access_denied(exc: BaseException) -> bool:
+    """The backend refused the credentials (or found none): worth an anonymous retry."""
+    for err in _chain(exc):
+        if isinstance(err, PermissionError):
+            return True
+        text = _text(err)
+        if any(
+            p in text
+            for p in ("forbidden", "accessdenied", "access denied", "403", "unable to locate credentials")
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How persist retries one request-level operation.
+
+    Retried: throttling (S3 ``SlowDown``, HTTP 503 and 429, "Please reduce your request rate",
+    Azure ``ServerBusy``) and dropped connections (resets, a server closing mid-response).
+    Every other error is raised at once. ``retries`` counts retries after the first attempt;
+    the wait before retry *n* (from 0) is ``backoff * 2**n`` scaled by a random factor in
+    [0.5, 1.5), so clients that failed together do not retry together.
+    """
+
+    retries: int = 3
+    backoff: float = 5.0
+    max_delay: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        base = min(self.backoff * (2**attempt), self.max_delay)
+        return base * (0.5 + random.random())  # noqa: S311 - jitter, not cryptography
+
+    async def call(self, make: Callable[[], Awaitable[T]], what: str) -> T:
+        """Await ``make()``, retrying it as the policy says."""
+        attempt = 0
+        while True:
+            try:
+                return await make()
+            except Exception as exc:
+                if attempt >= self.retries or not is_retryable(exc):
+                    raise
+                wait = self.delay(attempt)
+                logger.info(
+                    "retrying %s in %.2fs after %s (retry %d of %d)",
+                    what,
+                    wait,
+                    type(exc).__name__,
+                    attempt + 1,
+                    self.retries,
+                )
+                attempt += 1
+                await asyncio.sleep(wait)
+
+
+# --- error text -----------------------------------------------------------------------------
+
+_SIGNATURE = re.compile(r"(?i)\b(sig|signature|x-amz-signature|x-amz-security-token|accountkey)=[^&;\s'\"]+")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret value, and signatures in URLs, with the mask."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return _SIGNATURE.sub(lambda m: f"{m.group(1)}={MASK}", text)
+
+
+def backend_reason(exc: BaseException) -> str:
+    """A short reason for a backend failure: an error code where there is one, else the message."""
+    for err in _chain(exc):
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            if code:
+                return str(code)
+        code = getattr(err, "error_code", None)
+        if isinstance(code, str) and code:
+            return code
+    first = next(iter(str(exc).strip().splitlines()), "") or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        first = exc.strerror
+    return first[:300]
+
+
+@contextmanager
+def not_found_as(kind: type[DataNotFoundError], message: str) -> Iterator[None]:
+    """Turn a backend's not-found error into ``kind(message)``, chained."""
+    try:
+        yield
+    except PersistError:
+        raise
+    except Exception as exc:
+        if is_not_found(exc):
+            raise kind(message) from exc
+        raise

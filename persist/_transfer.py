@@ -1,0 +1,238 @@
+"""The transfer engine: single files and folders, bounded concurrency, atomic local writes.
+
+Everything here is a coroutine that runs on persist's I/O loop (see ``_fs.io_loop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from persist._fs import RetryPolicy
+from persist.errors import DataNotFoundError, InvalidInputError
+from persist.options import AZURE_PROTOCOLS, FILE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS
+from persist.paths import check_relative_key, join
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = ["FileFailedError", "Transfer"]
+
+T = TypeVar("T")
+
+
+class FileFailedError(Exception):
+    """One file of a transfer failed; ``__cause__`` is the backend's error."""
+
+    def __init__(self, src: str, dst: str) -> None:
+        super().__init__(f"{src} -> {dst}")
+        self.src = src
+        self.dst = dst
+
+
+_AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+@dataclass
+class Transfer:
+    """How to move files with one filesystem: retries, concurrency, per-call kwargs, metadata."""
+
+    fs: AbstractFileSystem
+    protocol: str
+    retry: RetryPolicy
+    concurrency: int = 16
+    put_kwargs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def local(self) -> bool:
+        """Whether the filesystem is the local disk."""
+        return self.protocol in FILE_PROTOCOLS
+
+    # --- single files -------------------------------------------------------------------
+
+    async def put_file(self, lpath: str, rpath: str) -> None:
+        """Upload one file; a local destination is written atomically."""
+        try:
+            if self.local:
+                await asyncio.to_thread(_atomic_copy, lpath, rpath)
+            elif self.metadata and self.protocol in AZURE_PROTOCOLS:
+                await self.retry.call(lambda: self._azure_put(lpath, rpath), f"upload of {lpath}")
+            else:
+                kwargs = {**self.put_kwargs, **self._metadata_kwargs()}
+                await self.retry.call(
+                    lambda: self.fs._put_file(lpath, rpath, **kwargs), f"upload of {lpath}"
+                )
+        except Exception as exc:
+            raise FileFailedError(lpath, rpath) from exc
+
+    async def get_file(self, rpath: str, lpath: str) -> None:
+        """Download one file through a temporary file beside it, renamed into place at the end.
+
+        A failure leaves any existing ``lpath`` untouched and no partial file behind.
+        """
+        directory = os.path.dirname(os.path.abspath(lpath))
+        await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{os.path.basename(lpath)}.{uuid.uuid4().hex[:12]}.part")
+        try:
+            if self.local:
+                await asyncio.to_thread(shutil.copyfile, _local(rpath), tmp)
+            else:
+                await self.retry.call(
+                    lambda: self.fs._get_file(rpath, tmp), f"download of {rpath}"
+                )
+            await asyncio.to_thread(os.replace, tmp, lpath)
+        except BaseException as exc:
+            _unlink_quietly(tmp)
+            if isinstance(exc, Exception):
+                raise FileFailedError(rpath, lpath) from exc
+            raise
+
+    def _metadata_kwargs(self) -> dict[str, Any]:
+        if not self.metadata:
+            return {}
+        if self.protocol in S3_PROTOCOLS:
+            return {"Metadata": dict(self.metadata)}
+        if self.protocol in GCS_PROTOCOLS:
+            return {"metadata": dict(self.metadata)}
+        return {}
+
+    async def _azure_put(self, lpath: str, rpath: str) -> None:
+        # adlfs's put_file fixes the blob's metadata itself, so upload through its client.
+        container, blob, _ = self.fs.split_path(rpath)
+        metadata = {"is_directory": "false"}
+        metadata.update({_AZURE_METADATA_NAME.sub("_", k): v for k, v in self.metadata.items()})
+        async with self.fs.service_client.get_blob_client(container, blob) as client:
+            with open(lpath, "rb") as handle:  # noqa: ASYNC230 - the SDK reads it asynchronously
+                await client.upload_blob(
+                    handle,
+                    overwrite=True,
+                    metadata=metadata,
+                    max_concurrency=getattr(self.fs, "max_concurrency", None) or 1,
+                )
+        self.fs.invalidate_cache(self.fs._parent(rpath))
+
+    # --- folders ------------------------------------------------------------------------
+
+    async def put_tree(self, lroot: str, rroot: str) -> int:
+        """Upload every file under ``lroot`` to the same relative key under ``rroot``.
+
+        The layout is the same whether or not ``rroot`` exists. Files are read as they are
+        found, at most ``concurrency`` at a time, so memory does not grow with the file count.
+        """
+        sep = os.sep if self.local else "/"
+        pairs = ((path, join(rroot, rel, sep=sep)) for path, rel in _walk_local(lroot))
+        return await bounded(pairs, lambda p: self.put_file(*p), self.concurrency)
+
+    async def get_tree(self, rroot: str, lroot: str) -> int:
+        """Download every file under ``rroot`` into ``lroot``, keeping relative paths.
+
+        Every remote key is checked before anything is written: a key with a ``..`` segment
+        raises InvalidInputError and nothing is written at all.
+        """
+        if self.local:
+            root = _local(rroot)
+            if os.path.isfile(root):
+                listing = [(root, os.path.basename(root))]
+            else:
+                listing = list(_walk_local(root))
+            if not listing and not os.path.exists(root):
+                raise DataNotFoundError(f"{rroot} does not exist")
+        else:
+            listing = await self._list_remote(rroot)
+        real_root = os.path.realpath(lroot)
+        pairs: list[tuple[str, str]] = []
+        for rpath, rel in listing:
+            check_relative_key(rel, "remote key", lroot)
+            target = os.path.join(lroot, *rel.split("/"))
+            parent = os.path.realpath(os.path.dirname(target))
+            if os.path.commonpath([parent, real_root]) != real_root:
+                raise InvalidInputError(f"remote key {rel!r} would be written outside {lroot}")
+            pairs.append((rpath, target))
+        await asyncio.to_thread(os.makedirs, lroot, exist_ok=True)
+        return await bounded(pairs, lambda p: self.get_file(*p), self.concurrency)
+
+    async def _list_remote(self, rroot: str) -> list[tuple[str, str]]:
+        root = self.fs._strip_protocol(rroot).rstrip("/")
+        found = await self.retry.call(lambda: self.fs._find(root, detail=True), f"listing of {rroot}")
+        listing: list[tuple[str, str]] = []
+        for name, info in sorted(found.items()):
+            if info.get("type") != "file" or name.endswith("/"):
+                continue
+            if name == root:
+                listing.append((name, posixpath.basename(name)))
+            elif name.startswith(root + "/"):
+                listing.append((name, name[len(root) + 1 :]))
+        if not listing:
+            raise DataNotFoundError(f"{rroot} does not exist or holds no files")
+        return listing
+
+
+async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]], limit: int) -> int:
+    """Run ``work`` on each item, at most ``limit`` at a time, pulling items only as needed.
+
+    The first failure stops new work; the ones in flight finish, then it is raised.
+    """
+    iterator = iter(items)
+    done = 0
+    failure: BaseException | None = None
+
+    async def worker() -> None:
+        nonlocal done, failure
+        for item in iterator:
+            if failure is not None:
+                return
+            try:
+                await work(item)
+            except BaseException as exc:
+                failure = failure or exc
+                return
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(max(1, limit))))
+    if failure is not None:
+        raise failure
+    return done
+
+
+def _walk_local(root: str) -> Iterator[tuple[str, str]]:
+    """(path, relative posix path) of every file under ``root``, found lazily, in order."""
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        rel_dir = os.path.relpath(directory, root)
+        for name in sorted(files):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+            yield os.path.join(directory, name), rel
+
+
+def _local(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def _atomic_copy(src: str, dst: str) -> None:
+    dst = _local(dst)
+    directory = os.path.dirname(os.path.abspath(dst))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dst)}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,393 @@
+"""Typed storage configuration: the models and how they are loaded from every source."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from datetime import timedelta
+from os import PathLike
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.config import JsonDict
+
+from persist.errors import PersistDeprecationWarning
+
+__all__ = [
+    "AddressingStyle",
+    "AzureBlobStorageConfig",
+    "DataConfig",
+    "GCSConfig",
+    "GenericPersistenceConfig",
+    "S3Config",
+]
+
+AddressingStyle: TypeAlias = Literal["auto", "virtual", "path"]
+"""How the bucket name goes into S3 request URLs (botocore's ``addressing_style``)."""
+
+GCSTokenKind: TypeAlias = Literal["anon", "google_default", "cloud"]
+"""Special values of ``GCSConfig.token``; anything else is a path to a service-account JSON."""
+
+MiB = 1024 * 1024
+
+_MODEL_CONFIG = ConfigDict(
+    extra="forbid",
+    frozen=True,
+    use_attribute_docstrings=True,
+    hide_input_in_errors=True,
+    validate_default=True,
+)
+
+
+def _seconds(value: Any) -> Any:
+    """Read a number of seconds written as a string ("5", "2.5"), as env vars carry them."""
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+def _nonnegative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+Seconds = Annotated[
+    timedelta,
+    BeforeValidator(_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "format": "duration"},
+            ]
+        }
+    ),
+]
+"""A duration given as seconds (``5``, ``"2.5"``) or ISO 8601 (``"PT5S"``)."""
+
+
+def _check_http_url(value: str | None) -> str | None:
+    """Accept only http(s) URLs with a host; the bad value is not echoed (it may hold a password)."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. https://host:9000")
+    return value
+
+
+def _add_deprecated_alias(schema: JsonDict) -> None:
+    """Document the misspelt ``adressing_style`` next to the other S3 keys.
+
+    A callable, because a ``json_schema_extra`` dict would replace the generated ``properties``.
+    """
+    properties = schema.setdefault("properties", {})
+    assert isinstance(properties, dict)  # noqa: S101 - pydantic always builds a dict here
+    properties["adressing_style"] = {
+        "deprecated": True,
+        "description": "Deprecated misspelling of addressing_style.",
+        "enum": ["auto", "virtual", "path"],
+    }
+
+
+class S3Config(BaseModel):
+    """S3 and S3-compatible stores (AWS, MinIO, moto, Ceph...)."""
+
+    model_config = ConfigDict(**_MODEL_CONFIG, json_schema_extra=_add_deprecated_alias)
+
+    endpoint: str | None = None
+    """URL of the S3 API, for S3-compatible stores; unset means AWS.
+    Env: PERSIST_S3__ENDPOINT, FLYTE_AWS_ENDPOINT."""
+
+    access_key_id: str | None = None
+    """Access key id; unset means botocore's default credential chain.
+    Env: PERSIST_S3__ACCESS_KEY_ID, FLYTE_AWS_ACCESS_KEY_ID."""
+
+    secret_access_key: SecretStr | None = None
+    """Secret access key (secret).
+    Env: PERSIST_S3__SECRET_ACCESS_KEY, FLYTE_AWS_SECRET_ACCESS_KEY."""
+
+    addressing_style: AddressingStyle = "auto"
+    """How the bucket goes into request URLs: auto, virtual or path (path for most local stores).
+    Env: PERSIST_S3__ADDRESSING_STYLE, FLYTE_AWS_ADDRESSING_STYLE."""
+
+    retries: int = Field(default=3, ge=0)
+    """Retries after the first attempt for throttling and connection resets (2 means at most
+    3 attempts). Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
+
+    backoff: Annotated[Seconds, AfterValidator(_nonnegative)] = timedelta(seconds=5)
+    """Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601.
+    Env: PERSIST_S3__BACKOFF, FLYTE_AWS_BACKOFF_SECONDS."""
+
+    enable_debug: bool = False
+    """Log the S3 client's requests at DEBUG level.
+    Env: PERSIST_S3__ENABLE_DEBUG, FLYTE_AWS_ENABLE_DEBUG."""
+
+    session_token: SecretStr | None = None
+    """Session token of temporary credentials (secret). Env: PERSIST_S3__SESSION_TOKEN."""
+
+    region: str | None = None
+    """Region name, e.g. us-east-1; unset lets botocore find it. Env: PERSIST_S3__REGION."""
+
+    _check_endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_http_url(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_alias(cls, data: Any) -> Any:
+        """Accept flytekit's misspelt ``adressing_style``, with a deprecation warning."""
+        if isinstance(data, dict) and "adressing_style" in data:
+            data = dict(data)
+            old = data.pop("adressing_style")
+            if "addressing_style" in data and data["addressing_style"] != old:
+                raise ValueError("adressing_style and addressing_style disagree; keep addressing_style")
+            warnings.warn(
+                "s3.adressing_style is deprecated; spell it addressing_style",
+                PersistDeprecationWarning,
+                stacklevel=2,
+            )
+            data.setdefault("addressing_style", old)
+        return data
+
+    @property
+    def adressing_style(self) -> AddressingStyle:
+        """Deprecated spelling of ``addressing_style``, kept for flytekit code."""
+        return self.addressing_style
+
+
+class GCSConfig(BaseModel):
+    """Google Cloud Storage."""
+
+    model_config = _MODEL_CONFIG
+
+    gsutil_parallelism: bool = False
+    """Kept for flytekit configs; persist always transfers folders in parallel.
+    Env: PERSIST_GCS__GSUTIL_PARALLELISM, FLYTE_GCP_GSUTIL_PARALLELISM."""
+
+    project: str | None = None
+    """Project that owns or is billed for the buckets. Env: PERSIST_GCS__PROJECT."""
+
+    token: str | None = None
+    """Credentials: a path to a service-account JSON file, or anon, google_default or cloud;
+    unset means gcsfs's default lookup. Env: PERSIST_GCS__TOKEN."""
+
+    endpoint: str | None = None
+    """URL of a GCS-compatible API, for emulators such as fake-gcs-server.
+    Env: PERSIST_GCS__ENDPOINT."""
+
+    requester_pays: bool = False
+    """Bill requests to ``project`` for requester-pays buckets. Env: PERSIST_GCS__REQUESTER_PAYS."""
+
+    _check_endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_http_url(v)))
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be a service-account JSON path, or anon, google_default or cloud")
+        return value
+
+
+class AzureBlobStorageConfig(BaseModel):
+    """Azure Blob Storage and ADLS Gen2."""
+
+    model_config = _MODEL_CONFIG
+
+    account_name: str | None = None
+    """Storage account name.
+    Env: PERSIST_AZURE__ACCOUNT_NAME, FLYTE_AZURE_STORAGE_ACCOUNT_NAME."""
+
+    account_key: SecretStr | None = None
+    """Storage account key (secret).
+    Env: PERSIST_AZURE__ACCOUNT_KEY, FLYTE_AZURE_STORAGE_ACCOUNT_KEY."""
+
+    tenant_id: str | None = None
+    """Tenant of the service principal. Env: PERSIST_AZURE__TENANT_ID, FLYTE_AZURE_TENANT_ID."""
+
+    client_id: str | None = None
+    """Client (application) id of the service principal.
+    Env: PERSIST_AZURE__CLIENT_ID, FLYTE_AZURE_CLIENT_ID."""
+
+    client_secret: SecretStr | None = None
+    """Client secret of the service principal (secret).
+    Env: PERSIST_AZURE__CLIENT_SECRET, FLYTE_AZURE_CLIENT_SECRET."""
+
+    connection_string: SecretStr | None = None
+    """Full connection string; it carries its own endpoint and key (secret).
+    Env: PERSIST_AZURE__CONNECTION_STRING."""
+
+    sas_token: SecretStr | None = None
+    """Shared access signature, with or without the leading '?' (secret).
+    Env: PERSIST_AZURE__SAS_TOKEN."""
+
+    account_host: str | None = None
+    """Blob host name (https assumed), or a full http(s)://host:port[/account] URL for emulators
+    and sovereign clouds. Env: PERSIST_AZURE__ACCOUNT_HOST."""
+
+    @field_validator("account_host")
+    @classmethod
+    def _check_host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "://" in value:
+            return _check_http_url(value)
+        if not value or "/" in value or " " in value:
+            raise ValueError(
+                "must be a host name such as myaccount.blob.core.windows.net, "
+                "or an http(s)://host:port[/account] URL"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_service_principal(self) -> AzureBlobStorageConfig:
+        """A service principal needs all three of tenant_id, client_id and client_secret."""
+        parts = {"tenant_id": self.tenant_id, "client_id": self.client_id}
+        parts["client_secret"] = "set" if self.client_secret else None
+        given = [k for k, v in parts.items() if v]
+        if given and len(given) < len(parts):
+            missing = ", ".join(k for k, v in parts.items() if not v)
+            raise ValueError(
+                f"a service principal needs tenant_id, client_id and client_secret; missing {missing}"
+            )
+        return self
+
+
+class GenericPersistenceConfig(BaseModel):
+    """Settings that apply to every backend."""
+
+    model_config = _MODEL_CONFIG
+
+    attach_execution_metadata: bool = True
+    """Store the provider's execution metadata as user metadata on uploaded objects.
+    Env: PERSIST_GENERIC__ATTACH_EXECUTION_METADATA, FLYTE_PERSISTENCE_ATTACH_EXECUTION_METADATA."""
+
+    write_chunk_size_bytes: int = Field(default=25 * MiB, ge=5 * MiB)
+    """Part size of multipart uploads to S3 and GCS, in bytes (S3 needs at least 5 MiB).
+    Env: PERSIST_GENERIC__WRITE_CHUNK_SIZE_BYTES, _F_P_WRITE_CHUNK_SIZE."""
+
+    max_concurrency: int = Field(default=16, ge=1, le=1024)
+    """Files in flight at once in a folder transfer; bounds memory and open connections.
+    Env: PERSIST_GENERIC__MAX_CONCURRENCY."""
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "s3": S3Config,
+    "gcs": GCSConfig,
+    "azure": AzureBlobStorageConfig,
+    "generic": GenericPersistenceConfig,
+}
+"""The sections of a DataConfig, by the key used in files and ``PERSIST_<SECTION>__`` names."""
+
+SECRET_FIELDS: frozenset[tuple[str, str]] = frozenset(
+    (section, name)
+    for section, model in SECTIONS.items()
+    for name, info in model.model_fields.items()
+    if info.annotation is not None and "SecretStr" in str(info.annotation)
+)
+"""(section, field) pairs whose values are secrets."""
+
+
+class DataConfig(BaseModel):
+    """Everything persist needs to reach storage, one section per backend.
+
+    ``DataConfig()`` holds the defaults and reads nothing. ``DataConfig.auto()`` reads every
+    source, highest priority first: keyword arguments, ``PERSIST_<SECTION>__<FIELD>`` variables,
+    flytekit's ``FLYTE_*`` variables, the YAML file (``config_file`` or ``PERSIST_CONFIG``), the
+    directory named by ``PERSIST_SECRETS_DIR``, then the defaults.
+
+    **Usage**: ``DataConfig.auto("storage.yaml").s3.endpoint``
+    """
+
+    model_config = _MODEL_CONFIG
+
+    s3: S3Config = S3Config()
+    """S3 and S3-compatible stores."""
+
+    gcs: GCSConfig = GCSConfig()
+    """Google Cloud Storage."""
+
+    azure: AzureBlobStorageConfig = AzureBlobStorageConfig()
+    """Azure Blob Storage and ADLS Gen2."""
+
+    generic: GenericPersistenceConfig = GenericPersistenceConfig()
+    """Settings for every backend."""
+
+    SECTIONS: ClassVar[dict[str, type[BaseModel]]] = SECTIONS
+
+    @classmethod
+    def auto(cls, config_file: str | PathLike[str] | None = None, **overrides: Any) -> DataConfig:
+        """Load the configuration from every source, in the documented order.
+
+        Args:
+            config_file: YAML file to read; ``None`` reads ``PERSIST_CONFIG`` if it is set.
+            **overrides: sections given in code (``s3=S3Config(...)`` or ``s3={"retries": 5}``);
+                they win over every other source, field by field.
+
+        Returns:
+            The validated configuration.
+
+        Raises:
+            ConfigError: a source holds a value that is not allowed; the text names the source
+                (file path or variable), the dotted field and what is allowed.
+        """
+        from persist._sources import default_sources, load
+
+        return load(default_sources(config_file, overrides))[0]
+
+    @classmethod
+    def from_yaml(cls, path: str | PathLike[str]) -> DataConfig:
+        """Load one YAML file (native or flytekit layout) on top of the defaults, nothing else.
+
+        Raises:
+            ConfigError: the file is missing, malformed or holds a value that is not allowed.
+        """
+        from persist._sources import YamlFileSource, load
+
+        return load([YamlFileSource(path)])[0]
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """A hint naming the closest of ``choices`` to ``word``, or listing them all."""
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "allowed: " + ", ".join(choices)
+
+
+def validation_problems(exc: ValidationError, locate: Any = None) -> list[tuple[tuple[str | int, ...], str]]:
+    """Turn a ValidationError into (loc, message) pairs built only from ``loc`` and ``msg``.
+
+    The ``input`` of each error is never read: for a secret field it is the secret itself.
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err["type"] == "extra_forbidden" and loc:
+            msg = "unknown key; " + did_you_mean(str(loc[-1]), _allowed_keys(loc[:-1]))
+        problems.append((loc, msg))
+    return problems
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    if not loc:
+        return list(SECTIONS)
+    model = SECTIONS.get(str(loc[0]))
+    return list(model.model_fields) if model else []

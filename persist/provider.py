@@ -1,0 +1,584 @@
+"""FileAccessProvider: flytekit's data persistence API over typed config and fsspec."""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import random
+import tempfile
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+from persist._fs import (
+    RetryPolicy,
+    backend_reason,
+    build_filesystem,
+    is_access_denied,
+    is_not_found,
+    redact,
+    run_async,
+    run_sync,
+)
+from persist._transfer import FileFailedError, Transfer
+from persist.config import DataConfig
+from persist.errors import (
+    DataNotFoundError,
+    DownloadError,
+    InvalidInputError,
+    PersistError,
+    UploadError,
+)
+from persist.options import (
+    FILE_PROTOCOLS,
+    S3_PROTOCOLS,
+    get_additional_fsspec_call_kwargs,
+    get_fsspec_storage_options,
+    secret_values,
+)
+from persist.paths import check_relative_key, get_file_tail, get_protocol, join, split_protocol
+from persist.paths import is_remote as _is_remote
+from persist.paths import strip_file_header as _strip_file_header
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = ["FileAccessProvider"]
+
+T = TypeVar("T")
+
+RawData = Union[str, os.PathLike, bytes, io.BufferedReader, io.BytesIO, io.StringIO]  # noqa: UP007
+"""What ``put_raw_data`` accepts: a path to a file or folder, bytes, or a readable buffer."""
+
+
+class FileAccessProvider:
+    """Moves data between the local machine and the storage that ``raw_output_prefix`` names.
+
+    Args:
+        local_sandbox_dir: a local working directory; persist uses ``<dir>/local_flytekit``.
+        raw_output_prefix: where ``put_raw_data`` and the random remote paths go, such as
+            ``s3://bucket/data/``; a local directory works too.
+        data_config: the storage configuration; ``None`` reads it with ``DataConfig.auto()``.
+        execution_metadata: user metadata stored on every uploaded object when
+            ``generic.attach_execution_metadata`` is on.
+
+    Every transfer method has a sync form that works from plain code, from threads and from
+    inside a running event loop (a notebook cell), and an ``async_`` form.
+
+    **Usage**::
+
+        provider = FileAccessProvider("/tmp/sandbox", "s3://bucket/raw/", DataConfig.auto())
+        uri = provider.put_raw_data(b"hello", file_name="greeting.txt")
+    """
+
+    def __init__(
+        self,
+        local_sandbox_dir: str | os.PathLike[str],
+        raw_output_prefix: str,
+        data_config: DataConfig | None = None,
+        execution_metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if local_sandbox_dir is None or os.fspath(local_sandbox_dir) == "":
+            raise InvalidInputError("FileAccessProvider needs a local_sandbox_dir (a local directory)")
+        if not raw_output_prefix:
+            raise InvalidInputError("FileAccessProvider needs a raw_output_prefix, such as s3://bucket/raw/")
+        self._local_sandbox_dir = pathlib.Path(local_sandbox_dir) / "local_flytekit"
+        self._local_sandbox_dir.mkdir(parents=True, exist_ok=True)
+        self._data_config = data_config if data_config is not None else DataConfig.auto()
+        self._execution_metadata = {str(k): str(v) for k, v in (execution_metadata or {}).items()}
+        self._default_protocol = get_protocol(raw_output_prefix)
+        sep = self._sep_for(self._default_protocol)
+        self._raw_output_prefix = raw_output_prefix if raw_output_prefix.endswith(sep) else raw_output_prefix + sep
+        self._secrets = secret_values(self._data_config)
+        self._lock = threading.Lock()
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def data_config(self) -> DataConfig:
+        """The configuration this provider uses."""
+        return self._data_config
+
+    @property
+    def local_sandbox_dir(self) -> os.PathLike[str]:
+        """The local working directory (``<local_sandbox_dir>/local_flytekit``)."""
+        return self._local_sandbox_dir
+
+    @property
+    def local_access(self) -> AbstractFileSystem:
+        """The local filesystem."""
+        return self.get_filesystem("file")
+
+    @property
+    def raw_output_fs(self) -> AbstractFileSystem:
+        """The filesystem of ``raw_output_prefix``, built on first use."""
+        return self.get_filesystem(self._default_protocol)
+
+    @property
+    def raw_output_prefix(self) -> str:
+        """Where raw data goes, always ending with a separator."""
+        return self._raw_output_prefix
+
+    # --- filesystems --------------------------------------------------------------------
+
+    def get_filesystem(
+        self, protocol: str | None = None, anonymous: bool = False, path: str | None = None, **kwargs: Any
+    ) -> AbstractFileSystem:
+        """The fsspec filesystem for a protocol (default: the raw output prefix's), cached.
+
+        Args:
+            protocol: ``s3``, ``gs``, ``abfs``, ``file``...; ``None`` means the raw output's.
+            anonymous: build it without credentials, for public data.
+            path: unused; kept for flytekit compatibility.
+            **kwargs: storage options that override the configured ones.
+        """
+        protocol = protocol or self._default_protocol
+        options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous, **kwargs)
+        return build_filesystem(protocol, options, tune={})
+
+    def get_filesystem_for_path(self, path: str = "", anonymous: bool = False, **kwargs: Any) -> AbstractFileSystem:
+        """The filesystem that serves ``path``."""
+        return self.get_filesystem(get_protocol(path), anonymous=anonymous, path=path, **kwargs)
+
+    def get_async_filesystem_for_path(
+        self, path: str = "", anonymous: bool = False, **kwargs: Any
+    ) -> AbstractFileSystem:
+        """An asynchronous filesystem for ``path``, bound to the running event loop.
+
+        Raises:
+            RuntimeError: when called outside a running event loop.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        protocol = get_protocol(path)
+        if protocol in FILE_PROTOCOLS:
+            return self.get_filesystem(protocol, anonymous=anonymous, **kwargs)
+        return self.get_filesystem(protocol, anonymous=anonymous, asynchronous=True, loop=loop, **kwargs)
+
+    def _transfer(self, protocol: str, anonymous: bool = False, **put_kwargs: Any) -> Transfer:
+        """The engine for one protocol, on persist's own tuned filesystem instance."""
+        cfg = self._data_config
+        options = get_fsspec_storage_options(protocol, cfg, anonymous=anonymous)
+        tune: dict[str, Any] = {}
+        retry = RetryPolicy(retries=0, backoff=0.0)
+        if protocol in S3_PROTOCOLS:
+            # One retry budget: persist retries with backoff, so neither botocore nor s3fs may.
+            config_kwargs = dict(options.get("config_kwargs", {}))
+            config_kwargs["retries"] = {"total_max_attempts": 1, "mode": "standard"}
+            options["config_kwargs"] = config_kwargs
+            tune["retries"] = 1
+            retry = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
+            if cfg.s3.enable_debug:
+                import logging
+
+                for name in ("s3fs", "botocore", "aiobotocore"):
+                    logging.getLogger(name).setLevel(logging.DEBUG)
+        fs = build_filesystem(protocol, options, tune=tune)
+        metadata = self._execution_metadata if cfg.generic.attach_execution_metadata else {}
+        call_kwargs = get_additional_fsspec_call_kwargs(protocol, "put", cfg)
+        return Transfer(
+            fs=fs,
+            protocol=protocol,
+            retry=retry,
+            concurrency=cfg.generic.max_concurrency,
+            put_kwargs={**call_kwargs, **put_kwargs},
+            metadata=dict(metadata),
+        )
+
+    # --- paths --------------------------------------------------------------------------
+
+    @staticmethod
+    def is_remote(path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is anywhere but the local filesystem."""
+        return _is_remote(path)
+
+    @staticmethod
+    def strip_file_header(path: str, trim_trailing_sep: bool = False) -> str:
+        """Drop a leading ``file://`` and, with ``trim_trailing_sep``, trailing separators."""
+        return _strip_file_header(path, trim_trailing_sep=trim_trailing_sep)
+
+    @staticmethod
+    def get_file_tail(file_path_or_file_name: str) -> str:
+        """The last component of a path."""
+        return get_file_tail(file_path_or_file_name)
+
+    @staticmethod
+    def get_random_string() -> str:
+        """A random 32-character hex string."""
+        return uuid.UUID(int=random.getrandbits(128)).hex
+
+    @staticmethod
+    def recursive_paths(f: str, t: str) -> tuple[str, str]:
+        """Both paths with a trailing separator, as folder transfers use them."""
+        return _with_sep(f), _with_sep(t)
+
+    @staticmethod
+    def _sep_for(protocol: str) -> str:
+        return os.sep if protocol in FILE_PROTOCOLS else "/"
+
+    def sep(self, file_system: AbstractFileSystem | None = None) -> str:
+        """The path separator of a filesystem; the local one when none is given."""
+        if file_system is None:
+            return os.sep
+        protocols = file_system.protocol if isinstance(file_system.protocol, (tuple, list)) else [file_system.protocol]
+        if "file" in protocols or "local" in protocols:
+            return os.sep
+        return str(file_system.sep)
+
+    def join(self, *args: str, unstrip: bool = False, fs: AbstractFileSystem | None = None) -> str:
+        """Join path parts with the separator of ``fs`` (default: the raw output's).
+
+        With ``unstrip``, a result without a protocol gets the filesystem's protocol.
+        """
+        if not args:
+            raise InvalidInputError("join needs at least one path part")
+        if fs is not None:
+            sep = self.sep(fs)
+        else:
+            sep = self._sep_for(get_protocol(args[0]) if "://" in args[0] else self._default_protocol)
+        joined = join(*args, sep=sep)
+        if unstrip and split_protocol(joined)[0] is None:
+            target = fs if fs is not None else self.raw_output_fs
+            joined = str(target.unstrip_protocol(joined))
+        return joined
+
+    def get_random_local_path(self, file_path_or_file_name: str | None = None) -> str:
+        """A new random path in the sandbox; keeps the tail of ``file_path_or_file_name``."""
+        key = self.get_random_string()
+        tail = get_file_tail(file_path_or_file_name) if file_path_or_file_name else ""
+        path = self._local_sandbox_dir / key
+        return str(path / tail) if tail else str(path)
+
+    def get_random_local_directory(self) -> str:
+        """A new, existing, empty random directory in the sandbox."""
+        directory = self.get_random_local_path(None)
+        pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def get_random_remote_path(self, file_path_or_file_name: str | None = None) -> str:
+        """A new random path under the raw output prefix; keeps the tail of the given name."""
+        key = self.get_random_string()
+        tail = get_file_tail(file_path_or_file_name) if file_path_or_file_name else ""
+        return self.join(self._raw_output_prefix, key, tail) if tail else self.join(self._raw_output_prefix, key)
+
+    def get_random_remote_directory(self) -> str:
+        """A new random directory path under the raw output prefix (nothing is created)."""
+        return self.get_random_remote_path(None)
+
+    def generate_new_custom_path(
+        self, fs: AbstractFileSystem | None = None, alt: str | None = None, stem: str | None = None
+    ) -> str:
+        """A path under the raw output prefix ending in ``stem`` (default: a random string).
+
+        ``alt`` replaces the prefix's first member: the bucket of ``s3://bucket/data/``, or the
+        first directory of a local prefix. ``s3://bucket/data/`` with ``alt="other"`` and
+        ``stem="x"`` gives ``s3://other/data/x``.
+
+        Raises:
+            InvalidInputError: ``alt`` or ``stem`` would leave the prefix (``..``, separators in
+                ``alt``).
+        """
+        protocol, rest = split_protocol(self._raw_output_prefix)
+        sep = self.sep(fs) if fs is not None else self._sep_for(protocol or "file")
+        parts = rest.rstrip(sep).split(sep)
+        if alt:
+            if sep in alt or alt in (".", ".."):
+                raise InvalidInputError(f"alt {alt!r} must be a single name, such as a bucket")
+            first = 1 if parts and parts[0] == "" else 0
+            if first < len(parts):
+                parts[first] = alt
+            else:
+                parts.append(alt)
+        if stem is not None:
+            check_relative_key(stem, "stem", self._raw_output_prefix)
+        parts.append(stem if stem is not None else self.get_random_string())
+        path = sep.join(parts)
+        return f"{protocol}://{path}" if protocol else path
+
+    # --- existence ----------------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` exists; retries anonymously when the credentials are refused."""
+        return run_sync(lambda: self._exists(path))
+
+    async def _exists(self, path: str) -> bool:
+        protocol = get_protocol(path)
+        if protocol in FILE_PROTOCOLS:
+            return os.path.exists(_strip_file_header(path))
+        try:
+            return bool(await self._transfer(protocol).fs._exists(path))
+        except Exception as exc:
+            if not is_access_denied(exc):
+                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+            try:
+                return bool(await self._transfer(protocol, anonymous=True).fs._exists(path))
+            except Exception:
+                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+
+    # --- downloads ----------------------------------------------------------------------
+
+    def get(self, from_path: str, to_path: str, recursive: bool = False, **kwargs: Any) -> str:
+        """Download ``from_path`` (a folder when ``recursive``) to ``to_path``; returns ``to_path``."""
+        return run_sync(lambda: self._get(from_path, to_path, recursive))
+
+    def get_data(self, remote_path: str, local_path: str, is_multipart: bool = False, **kwargs: Any) -> str:
+        """Download a file, or a folder with ``is_multipart``, to ``local_path``.
+
+        A file is written atomically: a failure leaves an existing ``local_path`` unchanged.
+
+        Raises:
+            DataNotFoundError: ``remote_path`` does not exist.
+            DownloadError: the download failed; the text names both paths and the reason.
+            InvalidInputError: a remote key would land outside ``local_path``.
+        """
+        return run_sync(lambda: self._get(remote_path, local_path, is_multipart))
+
+    async def async_get_data(
+        self, remote_path: str, local_path: str, is_multipart: bool = False, **kwargs: Any
+    ) -> str:
+        """``get_data`` for async code: awaits without blocking the caller's event loop."""
+        return await run_async(lambda: self._get(remote_path, local_path, is_multipart))
+
+    def download(self, remote_path: str, local_path: str, **kwargs: Any) -> str:
+        """Download one file."""
+        return self.get_data(remote_path, local_path, **kwargs)
+
+    def download_directory(self, remote_path: str, local_path: str, **kwargs: Any) -> str:
+        """Download a folder."""
+        return self.get_data(remote_path, local_path, is_multipart=True, **kwargs)
+
+    async def _get(self, from_path: str, to_path: str, recursive: bool) -> str:
+        to_path = _strip_file_header(os.fspath(to_path))
+        protocol = get_protocol(from_path)
+        try:
+            await self._get_with(self._transfer(protocol), from_path, to_path, recursive)
+        except PersistError:
+            raise
+        except FileFailedError as failed:
+            cause = failed.__cause__ or failed
+            if is_not_found(cause):
+                raise DataNotFoundError(f"{from_path} does not exist") from cause
+            if protocol in FILE_PROTOCOLS or not is_access_denied(cause):
+                raise self._download_error(_download_text(from_path, to_path, failed, recursive), cause) from cause
+            await self._get_anonymously(protocol, from_path, to_path, recursive, failed)
+        except Exception as exc:
+            if is_not_found(exc):
+                raise DataNotFoundError(f"{from_path} does not exist") from exc
+            raise self._download_error(f"download {from_path} -> {to_path} failed", exc) from exc
+        return to_path
+
+    async def _get_with(self, transfer: Transfer, from_path: str, to_path: str, recursive: bool) -> None:
+        if recursive:
+            await transfer.get_tree(from_path, to_path)
+        elif transfer.local and os.path.isdir(_strip_file_header(from_path)):
+            raise InvalidInputError(f"{from_path} is a folder; pass is_multipart=True (recursive=True)")
+        else:
+            await transfer.get_file(from_path, to_path)
+
+    async def _get_anonymously(
+        self, protocol: str, from_path: str, to_path: str, recursive: bool, first: FileFailedError
+    ) -> None:
+        """Retry a refused download without credentials, for public data, as flytekit does."""
+        try:
+            await self._get_with(self._transfer(protocol, anonymous=True), from_path, to_path, recursive)
+        except FileFailedError as again:
+            cause = again.__cause__ or again
+            if is_not_found(cause):
+                raise DataNotFoundError(f"{from_path} does not exist") from cause
+            original = first.__cause__ or first
+            raise self._download_error(_download_text(from_path, to_path, first, recursive), original) from original
+
+    def _download_error(self, text: str, cause: BaseException) -> DownloadError:
+        return DownloadError(redact(f"{text} ({backend_reason(cause)})", self._secrets))
+
+    # --- uploads ------------------------------------------------------------------------
+
+    def put_data(
+        self, local_path: str | os.PathLike[str], remote_path: str, is_multipart: bool = False, **kwargs: Any
+    ) -> str:
+        """Upload a file, or a folder, to ``remote_path``; returns ``remote_path``.
+
+        A folder's files keep their relative paths under ``remote_path`` whether or not it
+        already exists. ``kwargs`` reach the backend's put call.
+
+        Raises:
+            DataNotFoundError: ``local_path`` does not exist.
+            UploadError: the upload failed; the text names both paths and the reason.
+        """
+        return run_sync(lambda: self._put(local_path, remote_path, is_multipart, **kwargs))
+
+    async def async_put_data(
+        self, local_path: str | os.PathLike[str], remote_path: str, is_multipart: bool = False, **kwargs: Any
+    ) -> str:
+        """``put_data`` for async code: awaits without blocking the caller's event loop."""
+        return await run_async(lambda: self._put(local_path, remote_path, is_multipart, **kwargs))
+
+    def upload(self, file_path: str, to_path: str, **kwargs: Any) -> str:
+        """Upload one file."""
+        return self.put_data(file_path, to_path, **kwargs)
+
+    def upload_directory(self, local_path: str, remote_path: str, **kwargs: Any) -> str:
+        """Upload a folder."""
+        return self.put_data(local_path, remote_path, is_multipart=True, **kwargs)
+
+    async def _put(
+        self, local_path: str | os.PathLike[str], remote_path: str, recursive: bool, **kwargs: Any
+    ) -> str:
+        source = _strip_file_header(os.fspath(local_path))
+        if not os.path.exists(source):
+            raise DataNotFoundError(f"{source} does not exist; nothing was uploaded to {remote_path}")
+        transfer = self._transfer(get_protocol(remote_path), **kwargs)
+        try:
+            if os.path.isdir(source):
+                await transfer.put_tree(source, remote_path)
+            elif recursive:
+                await transfer.put_file(source, join(remote_path, os.path.basename(source), sep=transfer_sep(transfer)))
+            else:
+                await transfer.put_file(source, remote_path)
+        except PersistError:
+            raise
+        except FileFailedError as failed:
+            cause = failed.__cause__ or failed
+            where = f" at {failed.src}" if os.path.isdir(source) else ""
+            text = f"upload {source} -> {remote_path} failed{where} ({backend_reason(cause)})"
+            raise UploadError(redact(text, self._secrets)) from cause
+        return remote_path
+
+    def put_raw_data(
+        self,
+        lpath: RawData,
+        upload_prefix: str | None = None,
+        file_name: str | None = None,
+        read_chunk_size_bytes: int = 1024,
+        encoding: str = "utf-8",
+        skip_raw_data_prefix: bool = False,
+        **kwargs: Any,
+    ) -> str:
+        """Upload a path, folder, bytes or buffer under the raw output prefix; returns its URI.
+
+        Writes to ``{raw_output_prefix}/{upload_prefix}/{file_name}``.
+
+        Args:
+            lpath: a file or folder path, ``bytes``, or a ``BytesIO``/``BufferedReader``/``StringIO``.
+            upload_prefix: a sub-path of the raw output prefix; ``None`` means a random one.
+            file_name: the object's name; default: the file's name, or a random one for data.
+            read_chunk_size_bytes: how much of a buffer to read at a time.
+            encoding: how a ``StringIO``'s text becomes bytes.
+            skip_raw_data_prefix: treat ``upload_prefix`` as the full destination prefix.
+            **kwargs: passed to the backend's put call.
+
+        Raises:
+            InvalidInputError: a missing source, a symlink, an unsupported ``lpath`` type, an
+                unreadable buffer, or a name with ``..`` segments that would leave its prefix.
+        """
+        return run_sync(
+            lambda: self._put_raw(
+                lpath, upload_prefix, file_name, read_chunk_size_bytes, encoding, skip_raw_data_prefix, **kwargs
+            )
+        )
+
+    async def async_put_raw_data(
+        self,
+        lpath: RawData,
+        upload_prefix: str | None = None,
+        file_name: str | None = None,
+        read_chunk_size_bytes: int = 1024,
+        encoding: str = "utf-8",
+        skip_raw_data_prefix: bool = False,
+        **kwargs: Any,
+    ) -> str:
+        """``put_raw_data`` for async code: awaits without blocking the caller's event loop."""
+        return await run_async(
+            lambda: self._put_raw(
+                lpath, upload_prefix, file_name, read_chunk_size_bytes, encoding, skip_raw_data_prefix, **kwargs
+            )
+        )
+
+    async def _put_raw(
+        self,
+        lpath: RawData,
+        upload_prefix: str | None,
+        file_name: str | None,
+        read_chunk_size_bytes: int,
+        encoding: str,
+        skip_raw_data_prefix: bool,
+        **kwargs: Any,
+    ) -> str:
+        prefix = self.get_random_string() if upload_prefix is None else upload_prefix
+        if skip_raw_data_prefix:
+            base = prefix
+        else:
+            check_relative_key(prefix, "upload_prefix", self._raw_output_prefix)
+            base = self.join(self._raw_output_prefix, prefix)
+        if file_name is not None:
+            check_relative_key(file_name, "file_name", base)
+        if isinstance(lpath, (str, os.PathLike)):
+            path = pathlib.Path(_strip_file_header(os.fspath(lpath)))
+            if path.is_symlink():
+                raise InvalidInputError(f"{path} is a symlink; upload the file it points to instead")
+            if not path.exists():
+                raise InvalidInputError(f"{path} does not exist; nothing was uploaded")
+            if path.is_dir():
+                to_path = self.join(base, file_name) if file_name else base
+            else:
+                to_path = self.join(base, file_name or path.name)
+            return await self._put(str(path), to_path, path.is_dir(), **kwargs)
+        if not isinstance(lpath, (bytes, bytearray, memoryview, io.IOBase)):
+            raise InvalidInputError(
+                f"cannot upload a {type(lpath).__name__}; pass a path, bytes, BytesIO, BufferedReader or StringIO"
+            )
+        to_path = self.join(base, file_name or self.get_random_string())
+        spool = await _spool(lpath, self._local_sandbox_dir, read_chunk_size_bytes, encoding)
+        try:
+            await self._put(spool, to_path, False, **kwargs)
+        finally:
+            os.unlink(spool)
+        return to_path
+
+
+def transfer_sep(transfer: Transfer) -> str:
+    """The separator of a transfer's destination."""
+    return os.sep if transfer.local else "/"
+
+
+def _with_sep(path: str) -> str:
+    sep = os.sep if get_protocol(path) in FILE_PROTOCOLS else "/"
+    return path if path.endswith(sep) else path + sep
+
+
+def _download_text(src: str, dst: str, failed: FileFailedError, recursive: bool) -> str:
+    if recursive:
+        return f"download {src} -> {dst} failed at {failed.src}; files already written are complete"
+    return f"download {src} -> {dst} failed; {dst} left unchanged"
+
+
+async def _spool(data: Any, directory: pathlib.Path, chunk: int, encoding: str) -> str:
+    """Copy bytes or a buffer to a temporary file, so the upload can be retried and is atomic."""
+    import asyncio
+
+    def write() -> str:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".raw-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    out.write(data)
+                else:
+                    size = chunk if chunk and chunk > 0 else 1024 * 1024
+                    while True:
+                        piece = data.read(size)
+                        if not piece:
+                            break
+                        out.write(piece.encode(encoding) if isinstance(piece, str) else piece)
+        except (OSError, ValueError, TypeError, UnicodeError) as exc:
+            os.unlink(tmp)
+            raise InvalidInputError(f"cannot read the {type(data).__name__} to upload: {exc}") from exc
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp
+
+    return await asyncio.to_thread(write)
+
