@@ -1,3 +1,5 @@
+"""``python -m persist``: the persist command."""
+
 from persist.cli import main
 
 main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -117,10 +118,9 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except BaseException:
         if not future.done():
             future.cancel()
-            try:
+            # Wait for its clean-up; the original exception is the one to raise.
+            with contextlib.suppress(BaseException):
                 future.result(timeout=10)
-            except BaseException:  # noqa: S110 - the original exception is the one to raise
-                pass
         raise
 
 
@@ -234,7 +234,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""
-        base = min(self.backoff * (2**attempt), self.max_delay)
+        base = min(self.backoff * 2.0**attempt, self.max_delay)
         return base * (0.5 + random.random())  # noqa: S311 - jitter, not cryptography
 
     async def call(self, make: Callable[[], Awaitable[T]], what: str) -> T:

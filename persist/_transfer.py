@@ -6,6 +6,7 @@ Everything here is a coroutine that runs on persist's I/O loop (see ``_fs.io_loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import posixpath
 import re
@@ -68,9 +69,7 @@ class Transfer:
                 await self.retry.call(lambda: self._azure_put(lpath, rpath), f"upload of {lpath}")
             else:
                 kwargs = {**self.put_kwargs, **self._metadata_kwargs()}
-                await self.retry.call(
-                    lambda: self.fs._put_file(lpath, rpath, **kwargs), f"upload of {lpath}"
-                )
+                await self.retry.call(lambda: self.fs._put_file(lpath, rpath, **kwargs), f"upload of {lpath}")
         except Exception as exc:
             raise FileFailedError(lpath, rpath) from exc
 
@@ -86,9 +85,7 @@ class Transfer:
             if self.local:
                 await asyncio.to_thread(shutil.copyfile, _local(rpath), tmp)
             else:
-                await self.retry.call(
-                    lambda: self.fs._get_file(rpath, tmp), f"download of {rpath}"
-                )
+                await self.retry.call(lambda: self.fs._get_file(rpath, tmp), f"download of {rpath}")
             await asyncio.to_thread(os.replace, tmp, lpath)
         except BaseException as exc:
             _unlink_quietly(tmp)
@@ -111,7 +108,7 @@ class Transfer:
         metadata = {"is_directory": "false"}
         metadata.update({_AZURE_METADATA_NAME.sub("_", k): v for k, v in self.metadata.items()})
         async with self.fs.service_client.get_blob_client(container, blob) as client:
-            with open(lpath, "rb") as handle:  # noqa: ASYNC230 - the SDK reads it asynchronously
+            with open(lpath, "rb") as handle:
                 await client.upload_blob(
                     handle,
                     overwrite=True,
@@ -140,10 +137,8 @@ class Transfer:
         """
         if self.local:
             root = _local(rroot)
-            if os.path.isfile(root):
-                listing = [(root, os.path.basename(root))]
-            else:
-                listing = list(_walk_local(root))
+            is_file = os.path.isfile(root)
+            listing = [(root, os.path.basename(root))] if is_file else list(_walk_local(root))
             if not listing and not os.path.exists(root):
                 raise DataNotFoundError(f"{rroot} does not exist")
         else:
@@ -232,7 +227,5 @@ def _atomic_copy(src: str, dst: str) -> None:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass

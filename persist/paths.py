@@ -88,9 +88,7 @@ def check_relative_key(name: str, what: str, prefix: str) -> None:
     """
     segments = name.replace("\\", "/").split("/")
     if ".." in segments:
-        raise InvalidInputError(
-            f"{what} {name!r} escapes {prefix}; use a name without '..' segments"
-        )
+        raise InvalidInputError(f"{what} {name!r} escapes {prefix}; use a name without '..' segments")
 
 
 def safe_join(prefix: str, name: str, what: str = "name", sep: str = "/") -> str:

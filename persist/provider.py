@@ -48,7 +48,7 @@ __all__ = ["FileAccessProvider"]
 
 T = TypeVar("T")
 
-RawData = Union[str, os.PathLike, bytes, io.BufferedReader, io.BytesIO, io.StringIO]  # noqa: UP007
+RawData = Union[str, "os.PathLike[str]", bytes, io.BufferedReader, io.BytesIO, io.StringIO]  # noqa: UP007
 """What ``put_raw_data`` accepts: a path to a file or folder, bytes, or a readable buffer."""
 
 
@@ -89,7 +89,9 @@ class FileAccessProvider:
         self._execution_metadata = {str(k): str(v) for k, v in (execution_metadata or {}).items()}
         self._default_protocol = get_protocol(raw_output_prefix)
         sep = self._sep_for(self._default_protocol)
-        self._raw_output_prefix = raw_output_prefix if raw_output_prefix.endswith(sep) else raw_output_prefix + sep
+        self._raw_output_prefix = (
+            raw_output_prefix if raw_output_prefix.endswith(sep) else raw_output_prefix + sep
+        )
         self._secrets = secret_values(self._data_config)
         self._lock = threading.Lock()
 
@@ -137,7 +139,9 @@ class FileAccessProvider:
         options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous, **kwargs)
         return build_filesystem(protocol, options, tune={})
 
-    def get_filesystem_for_path(self, path: str = "", anonymous: bool = False, **kwargs: Any) -> AbstractFileSystem:
+    def get_filesystem_for_path(
+        self, path: str = "", anonymous: bool = False, **kwargs: Any
+    ) -> AbstractFileSystem:
         """The filesystem that serves ``path``."""
         return self.get_filesystem(get_protocol(path), anonymous=anonymous, path=path, **kwargs)
 
@@ -222,7 +226,11 @@ class FileAccessProvider:
         """The path separator of a filesystem; the local one when none is given."""
         if file_system is None:
             return os.sep
-        protocols = file_system.protocol if isinstance(file_system.protocol, (tuple, list)) else [file_system.protocol]
+        protocols = (
+            file_system.protocol
+            if isinstance(file_system.protocol, (tuple, list))
+            else [file_system.protocol]
+        )
         if "file" in protocols or "local" in protocols:
             return os.sep
         return str(file_system.sep)
@@ -261,7 +269,9 @@ class FileAccessProvider:
         """A new random path under the raw output prefix; keeps the tail of the given name."""
         key = self.get_random_string()
         tail = get_file_tail(file_path_or_file_name) if file_path_or_file_name else ""
-        return self.join(self._raw_output_prefix, key, tail) if tail else self.join(self._raw_output_prefix, key)
+        return (
+            self.join(self._raw_output_prefix, key, tail) if tail else self.join(self._raw_output_prefix, key)
+        )
 
     def get_random_remote_directory(self) -> str:
         """A new random directory path under the raw output prefix (nothing is created)."""
@@ -361,7 +371,9 @@ class FileAccessProvider:
             if is_not_found(cause):
                 raise DataNotFoundError(f"{from_path} does not exist") from cause
             if protocol in FILE_PROTOCOLS or not is_access_denied(cause):
-                raise self._download_error(_download_text(from_path, to_path, failed, recursive), cause) from cause
+                raise self._download_error(
+                    _download_text(from_path, to_path, failed, recursive), cause
+                ) from cause
             await self._get_anonymously(protocol, from_path, to_path, recursive, failed)
         except Exception as exc:
             if is_not_found(exc):
@@ -388,7 +400,9 @@ class FileAccessProvider:
             if is_not_found(cause):
                 raise DataNotFoundError(f"{from_path} does not exist") from cause
             original = first.__cause__ or first
-            raise self._download_error(_download_text(from_path, to_path, first, recursive), original) from original
+            raise self._download_error(
+                _download_text(from_path, to_path, first, recursive), original
+            ) from original
 
     def _download_error(self, text: str, cause: BaseException) -> DownloadError:
         return DownloadError(redact(f"{text} ({backend_reason(cause)})", self._secrets))
@@ -434,7 +448,9 @@ class FileAccessProvider:
             if os.path.isdir(source):
                 await transfer.put_tree(source, remote_path)
             elif recursive:
-                await transfer.put_file(source, join(remote_path, os.path.basename(source), sep=transfer_sep(transfer)))
+                await transfer.put_file(
+                    source, join(remote_path, os.path.basename(source), sep=transfer_sep(transfer))
+                )
             else:
                 await transfer.put_file(source, remote_path)
         except PersistError:
@@ -475,7 +491,13 @@ class FileAccessProvider:
         """
         return run_sync(
             lambda: self._put_raw(
-                lpath, upload_prefix, file_name, read_chunk_size_bytes, encoding, skip_raw_data_prefix, **kwargs
+                lpath,
+                upload_prefix,
+                file_name,
+                read_chunk_size_bytes,
+                encoding,
+                skip_raw_data_prefix,
+                **kwargs,
             )
         )
 
@@ -492,7 +514,13 @@ class FileAccessProvider:
         """``put_raw_data`` for async code: awaits without blocking the caller's event loop."""
         return await run_async(
             lambda: self._put_raw(
-                lpath, upload_prefix, file_name, read_chunk_size_bytes, encoding, skip_raw_data_prefix, **kwargs
+                lpath,
+                upload_prefix,
+                file_name,
+                read_chunk_size_bytes,
+                encoding,
+                skip_raw_data_prefix,
+                **kwargs,
             )
         )
 
@@ -527,7 +555,8 @@ class FileAccessProvider:
             return await self._put(str(path), to_path, path.is_dir(), **kwargs)
         if not isinstance(lpath, (bytes, bytearray, memoryview, io.IOBase)):
             raise InvalidInputError(
-                f"cannot upload a {type(lpath).__name__}; pass a path, bytes, BytesIO, BufferedReader or StringIO"
+                f"cannot upload a {type(lpath).__name__}; "
+                "pass a path, bytes, BytesIO, BufferedReader or StringIO"
             )
         to_path = self.join(base, file_name or self.get_random_string())
         spool = await _spool(lpath, self._local_sandbox_dir, read_chunk_size_bytes, encoding)
@@ -581,4 +610,3 @@ async def _spool(data: Any, directory: pathlib.Path, chunk: int, encoding: str) 
         return tmp
 
     return await asyncio.to_thread(write)
-

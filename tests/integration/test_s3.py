@@ -1,0 +1,171 @@
+"""The behaviour contract on S3 (moto's server), plus S3 faults: throttling and resets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from persist import DataConfig, DownloadError, FileAccessProvider, InvalidInputError, S3Config, UploadError
+from persist._fs import clear_filesystem_cache
+from persist.config import GenericPersistenceConfig
+from tests.integration.contract import RemoteContract
+from tests.integration.faultproxy import FaultProxy
+from tests.integration.servers import S3_ACCESS_KEY, S3_SECRET_KEY
+
+
+def s3_config(endpoint: str, retries: int = 2, **generic: object) -> DataConfig:
+    """A config for moto at ``endpoint``, with a tiny backoff so retry tests stay fast."""
+    return DataConfig(
+        s3=S3Config(
+            endpoint=endpoint,
+            access_key_id=S3_ACCESS_KEY,
+            secret_access_key=S3_SECRET_KEY,
+            addressing_style="path",
+            region="us-east-1",
+            retries=retries,
+            backoff=timedelta(milliseconds=10),
+        ),
+        generic=GenericPersistenceConfig(**generic),  # type: ignore[arg-type]
+    )
+
+
+class TestS3(RemoteContract):
+    """moto's S3 server."""
+
+    @pytest.fixture
+    def data_config(self, s3_endpoint: str) -> DataConfig:
+        return s3_config(s3_endpoint)
+
+    @pytest.fixture
+    def remote_root(self, s3_bucket: str) -> str:
+        return f"s3://{s3_bucket}"
+
+    def object_metadata(self, provider: FileAccessProvider, uri: str) -> dict[str, str]:
+        fs = provider.get_filesystem_for_path(uri)
+        return dict(fs.metadata(uri, refresh=True))
+
+    def test_multipart_upload_round_trip_with_metadata(
+        self, provider: FileAccessProvider, remote_root: str, tmp_path: Path
+    ) -> None:
+        """A file larger than the part size goes up in parts, keeps its bytes and its metadata."""
+        src = tmp_path / "big.bin"
+        src.write_bytes(os.urandom(11 * 1024 * 1024))
+        uri = f"{remote_root}/big.bin"
+        provider.put_data(str(src), uri)
+        out = tmp_path / "big-out.bin"
+        provider.get_data(uri, str(out))
+        assert out.read_bytes() == src.read_bytes()
+        self.assert_has_metadata(provider, uri)
+
+    def test_recursive_get_refuses_keys_with_dotdot(
+        self, provider: FileAccessProvider, s3_bucket: str, tmp_path: Path
+    ) -> None:
+        """A remote key with '..' segments stops a folder download before anything is written."""
+        fs = provider.get_filesystem("s3")
+        fs.pipe_file(f"{s3_bucket}/evil/a.txt", b"fine")
+        fs.pipe_file(f"{s3_bucket}/evil/x/../../../escaped.txt", b"evil")
+        target = tmp_path / "deep" / "target"
+        with pytest.raises(InvalidInputError, match=r"'\.\.' segments"):
+            provider.download_directory(f"s3://{s3_bucket}/evil", str(target))
+        assert not (tmp_path / "escaped.txt").exists()
+        assert not (tmp_path / "deep" / "escaped.txt").exists()
+        assert not target.exists() or list(target.rglob("*")) == []
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
+    with FaultProxy(s3_endpoint) as running:
+        yield running
+    clear_filesystem_cache()
+
+
+class TestS3Faults:
+    """Throttling and resets between the client and moto, injected by a proxy."""
+
+    def provider(self, tmp_path: Path, endpoint: str, retries: int) -> FileAccessProvider:
+        return FileAccessProvider(tmp_path / "sb", "s3://unused/raw/", s3_config(endpoint, retries=retries))
+
+    # aiohttp replays an idempotent request once when its keep-alive connection drops (a stale
+    # pooled connection) before botocore sees an error, so one attempt absorbs two resets.
+    REQUESTS_PER_ATTEMPT: ClassVar[dict[str, int]] = {"slowdown": 1, "reset": 2}
+
+    @pytest.mark.parametrize("mode", ["slowdown", "reset"])
+    def test_upload_succeeds_when_retries_cover_the_faults(
+        self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path, mode: str
+    ) -> None:
+        """Faults that fill two attempts and retries=2: the third attempt succeeds."""
+        provider = self.provider(tmp_path, proxy.url, retries=2)
+        src = tmp_path / "f.bin"
+        src.write_bytes(os.urandom(4096))
+        faults = 2 * self.REQUESTS_PER_ATTEMPT[mode]
+        proxy.reset(faults, mode, methods={"PUT"})  # type: ignore[arg-type]
+        provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
+        assert proxy.failures_injected == faults
+        assert proxy.requests_seen["PUT"] == faults + 1
+        out = tmp_path / "out.bin"
+        provider.get_data(f"s3://{s3_bucket}/f.bin", str(out))
+        assert out.read_bytes() == src.read_bytes()
+
+    @pytest.mark.parametrize("mode", ["slowdown", "reset"])
+    def test_upload_fails_when_faults_outnumber_retries(
+        self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path, mode: str
+    ) -> None:
+        """Faults that fill three attempts and retries=2: UploadError, no fourth attempt, no object."""
+        provider = self.provider(tmp_path, proxy.url, retries=2)
+        src = tmp_path / "f.bin"
+        src.write_bytes(b"payload")
+        faults = 3 * self.REQUESTS_PER_ATTEMPT[mode]
+        proxy.reset(faults + 5, mode, methods={"PUT"})  # type: ignore[arg-type]
+        with pytest.raises(UploadError, match=rf"upload {src} -> s3://{s3_bucket}/f.bin failed") as info:
+            provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
+        assert info.value.__cause__ is not None
+        assert proxy.requests_seen["PUT"] == faults
+        proxy.reset(0)
+        assert provider.exists(f"s3://{s3_bucket}/f.bin") is False
+
+    def test_non_retryable_errors_fail_at_once(self, proxy: FaultProxy, tmp_path: Path) -> None:
+        """An upload to a missing bucket is not retried: one request, then UploadError."""
+        provider = self.provider(tmp_path, proxy.url, retries=3)
+        src = tmp_path / "f.bin"
+        src.write_bytes(b"payload")
+        proxy.reset(0)
+        with pytest.raises(UploadError, match="NoSuchBucket"):
+            provider.put_data(str(src), "s3://no-such-bucket-here/f.bin")
+        assert proxy.requests_seen["PUT"] == 1
+
+    def test_failed_download_keeps_existing_file(
+        self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path
+    ) -> None:
+        """A download that keeps failing leaves the existing local file as it was, and no temp file."""
+        provider = self.provider(tmp_path, proxy.url, retries=1)
+        src = tmp_path / "f.bin"
+        src.write_bytes(os.urandom(2048))
+        provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+        dst = out_dir / "f.bin"
+        dst.write_bytes(b"the old file")
+        proxy.reset(10, "reset", methods={"GET", "HEAD"})
+        with pytest.raises(DownloadError, match=rf"{dst} left unchanged"):
+            provider.get_data(f"s3://{s3_bucket}/f.bin", str(dst))
+        assert dst.read_bytes() == b"the old file"
+        assert [p.name for p in out_dir.iterdir()] == ["f.bin"]
+
+    def test_folder_upload_retries_each_file(self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path) -> None:
+        """Faults spread over a folder upload are retried per file; every file arrives intact."""
+        provider = self.provider(tmp_path, proxy.url, retries=3)
+        root = tmp_path / "tree"
+        root.mkdir()
+        files = {f"f{i}.bin": os.urandom(512) for i in range(12)}
+        for name, content in files.items():
+            (root / name).write_bytes(content)
+        proxy.reset(3, "slowdown", methods={"PUT"})
+        provider.upload_directory(str(root), f"s3://{s3_bucket}/tree")
+        out = tmp_path / "back"
+        provider.download_directory(f"s3://{s3_bucket}/tree", str(out))
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == files
