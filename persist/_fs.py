@@ -143,13 +143,11 @@ _THROTTLE_PATTERNS = (
     "slowdown",
     "slow down",
     "reduce your request rate",
-    "503",
     "service unavailable",
     "serverbusy",
     "server busy",
     "toomanyrequests",
     "too many requests",
-    "429",
     "requestlimitexceeded",
 )
 _RESET_PATTERNS = (
@@ -164,6 +162,18 @@ _RESET_PATTERNS = (
     "payload is not completed",
     "response payload is not completed",
 )
+
+
+def _status(*codes: str) -> re.Pattern[str]:
+    """An HTTP status code standing alone, as in ``(503)``, ``503 Service Unavailable``, ``HTTP 429``."""
+    # The same digits inside a path, key, port or longer number ("/runs/run-1503.csv", ":4290")
+    # are not a status: matching them would retry, or misreport, errors that merely mention one.
+    return re.compile(rf"(?<![\w./\\:-])(?:{'|'.join(codes)})(?![\w/\\-]|\.\w)")
+
+
+_THROTTLE_STATUS = _status("429", "503")
+_NOT_FOUND_STATUS = _status("404")
+_ACCESS_DENIED_STATUS = _status("403")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -187,7 +197,7 @@ def is_retryable(exc: BaseException) -> bool:
         if isinstance(err, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
             return True
         text = _text(err)
-        if any(p in text for p in _THROTTLE_PATTERNS + _RESET_PATTERNS):
+        if any(p in text for p in _THROTTLE_PATTERNS + _RESET_PATTERNS) or _THROTTLE_STATUS.search(text):
             return True
     return False
 
@@ -198,7 +208,9 @@ def is_not_found(exc: BaseException) -> bool:
         if isinstance(err, FileNotFoundError):
             return True
         text = _text(err)
-        if any(p in text for p in ("nosuchkey", "nosuchbucket", "404", "not found", "blobnotfound")):
+        if any(p in text for p in ("nosuchkey", "nosuchbucket", "not found", "blobnotfound")):
+            return True
+        if _NOT_FOUND_STATUS.search(text):
             return True
     return False
 
@@ -210,9 +222,10 @@ def is_access_denied(exc: BaseException) -> bool:
             return True
         text = _text(err)
         if any(
-            p in text
-            for p in ("forbidden", "accessdenied", "access denied", "403", "unable to locate credentials")
+            p in text for p in ("forbidden", "accessdenied", "access denied", "unable to locate credentials")
         ):
+            return True
+        if _ACCESS_DENIED_STATUS.search(text):
             return True
     return False
 

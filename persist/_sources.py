@@ -9,6 +9,7 @@ the value, so messages read ``SOURCE: dotted.field: message``.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -303,9 +304,30 @@ def read_yaml(path: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = _redact_yaml_text(getattr(exc, "problem", None) or str(exc))
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError(path, where, f"not valid YAML: {problem}") from None
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+_TOKEN_NAME = re.compile(r"<[a-z ]+>")
+
+
+def _redact_yaml_text(problem: str) -> str:
+    """A PyYAML problem text without the document text it quotes.
+
+    PyYAML quotes document text (an undefined alias, an unknown tag, a character), so an
+    unquoted secret such as ``*x9`` or ``!x9`` would be echoed: keep quoted token names
+    (``'<stream end>'``) and punctuation (``','``), and hide anything else.
+    """
+
+    def keep_or_hide(match: re.Match[str]) -> str:
+        inner = match.group(0)[1:-1]
+        if _TOKEN_NAME.fullmatch(inner) or (len(inner) <= 2 and not inner.isalnum()):
+            return match.group(0)
+        return "'...'"
+
+    return _QUOTED.sub(keep_or_hide, problem)
 
 
 class SecretsDirSource:

@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from persist._fs import RetryPolicy
 from persist.errors import DataNotFoundError, InvalidInputError
@@ -25,7 +25,7 @@ from persist.paths import check_relative_key, join
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["FileFailedError", "Transfer"]
+__all__ = ["FileFailedError", "Progress", "Transfer"]
 
 T = TypeVar("T")
 
@@ -37,6 +37,37 @@ class FileFailedError(Exception):
         super().__init__(f"{src} -> {dst}")
         self.src = src
         self.dst = dst
+
+
+class Progress(Protocol):
+    """Receives a transfer's progress: increments of finished files and moved bytes.
+
+    Totals are passed once they are known (a download knows them after listing); a caller
+    that knows them sooner (it walked the source itself) may ignore them.
+    """
+
+    def __call__(
+        self, files: int, nbytes: int, *, total_files: int | None = None, total_bytes: int | None = None
+    ) -> None:
+        """Add ``files`` finished files and ``nbytes`` moved bytes; record totals when given."""
+
+
+def _byte_callback(progress: Progress | None) -> Any:
+    """An fsspec callback that forwards byte increments to ``progress`` (None without one)."""
+    if progress is None:
+        return None
+    report: Progress = progress
+    from fsspec.callbacks import Callback
+
+    class _Bytes(Callback):  # type: ignore[misc]
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def relative_update(self, inc: int = 1) -> None:
+            self.value += inc
+            report(0, inc)
+
+    return _Bytes()
 
 
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -52,6 +83,7 @@ class Transfer:
     concurrency: int = 16
     put_kwargs: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    progress: Progress | None = None
 
     @property
     def local(self) -> bool:
@@ -62,6 +94,7 @@ class Transfer:
 
     async def put_file(self, lpath: str, rpath: str) -> None:
         """Upload one file; a local destination is written atomically."""
+        callback = _byte_callback(self.progress)
         try:
             if self.local:
                 await asyncio.to_thread(_atomic_copy, lpath, rpath)
@@ -69,9 +102,12 @@ class Transfer:
                 await self.retry.call(lambda: self._azure_put(lpath, rpath), f"upload of {lpath}")
             else:
                 kwargs = {**self.put_kwargs, **self._metadata_kwargs()}
+                if callback is not None:
+                    kwargs["callback"] = callback
                 await self.retry.call(lambda: self.fs._put_file(lpath, rpath, **kwargs), f"upload of {lpath}")
         except Exception as exc:
             raise FileFailedError(lpath, rpath) from exc
+        self._finished(callback, os.path.getsize(lpath))
 
     async def get_file(self, rpath: str, lpath: str) -> None:
         """Download one file through a temporary file beside it, renamed into place at the end.
@@ -81,17 +117,26 @@ class Transfer:
         directory = os.path.dirname(os.path.abspath(lpath))
         await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
         tmp = os.path.join(directory, f".{os.path.basename(lpath)}.{uuid.uuid4().hex[:12]}.part")
+        callback = _byte_callback(self.progress)
         try:
             if self.local:
                 await asyncio.to_thread(shutil.copyfile, _local(rpath), tmp)
             else:
-                await self.retry.call(lambda: self.fs._get_file(rpath, tmp), f"download of {rpath}")
+                kwargs = {} if callback is None else {"callback": callback}
+                await self.retry.call(lambda: self.fs._get_file(rpath, tmp, **kwargs), f"download of {rpath}")
             await asyncio.to_thread(os.replace, tmp, lpath)
         except BaseException as exc:
             _unlink_quietly(tmp)
             if isinstance(exc, Exception):
                 raise FileFailedError(rpath, lpath) from exc
             raise
+        self._finished(callback, os.path.getsize(lpath))
+
+    def _finished(self, callback: Any, size: int) -> None:
+        """Report a finished file, with whatever bytes the backend's callback did not report."""
+        if self.progress is not None:
+            reported = callback.value if callback is not None else 0
+            self.progress(1, max(0, size - reported))
 
     def _metadata_kwargs(self) -> dict[str, Any]:
         if not self.metadata:
@@ -138,34 +183,38 @@ class Transfer:
         if self.local:
             root = _local(rroot)
             is_file = os.path.isfile(root)
-            listing = [(root, os.path.basename(root))] if is_file else list(_walk_local(root))
+            found = [(root, os.path.basename(root))] if is_file else list(_walk_local(root))
+            listing = [(path, rel, os.path.getsize(path)) for path, rel in found]
             if not listing and not os.path.exists(root):
                 raise DataNotFoundError(f"{rroot} does not exist")
         else:
             listing = await self._list_remote(rroot)
         real_root = os.path.realpath(lroot)
         pairs: list[tuple[str, str]] = []
-        for rpath, rel in listing:
+        for rpath, rel, _ in listing:
             check_relative_key(rel, "remote key", lroot)
             target = os.path.join(lroot, *rel.split("/"))
             parent = os.path.realpath(os.path.dirname(target))
             if os.path.commonpath([parent, real_root]) != real_root:
                 raise InvalidInputError(f"remote key {rel!r} would be written outside {lroot}")
             pairs.append((rpath, target))
+        if self.progress is not None:
+            self.progress(0, 0, total_files=len(pairs), total_bytes=sum(size for _, _, size in listing))
         await asyncio.to_thread(os.makedirs, lroot, exist_ok=True)
         return await bounded(pairs, lambda p: self.get_file(*p), self.concurrency)
 
-    async def _list_remote(self, rroot: str) -> list[tuple[str, str]]:
+    async def _list_remote(self, rroot: str) -> list[tuple[str, str, int]]:
         root = self.fs._strip_protocol(rroot).rstrip("/")
         found = await self.retry.call(lambda: self.fs._find(root, detail=True), f"listing of {rroot}")
-        listing: list[tuple[str, str]] = []
+        listing: list[tuple[str, str, int]] = []
         for name, info in sorted(found.items()):
             if info.get("type") != "file" or name.endswith("/"):
                 continue
+            size = int(info.get("size") or 0)
             if name == root:
-                listing.append((name, posixpath.basename(name)))
+                listing.append((name, posixpath.basename(name), size))
             elif name.startswith(root + "/"):
-                listing.append((name, name[len(root) + 1 :]))
+                listing.append((name, name[len(root) + 1 :], size))
         if not listing:
             raise DataNotFoundError(f"{rroot} does not exist or holds no files")
         return listing

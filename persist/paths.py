@@ -81,7 +81,9 @@ def join(*parts: str, sep: str = "/") -> str:
 
 
 def check_relative_key(name: str, what: str, prefix: str) -> None:
-    """Refuse a relative name that could leave ``prefix``: ``..`` segments or a leading separator.
+    """Refuse a relative name that could leave ``prefix``: one with a ``..`` segment (either slash).
+
+    A leading separator is harmless, as ``join`` strips it; ``a..b`` is an ordinary name.
 
     Raises:
         InvalidInputError: naming the value, the prefix it would escape and what is allowed.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-import random
 import tempfile
 import threading
 import uuid
@@ -21,7 +20,7 @@ from persist._fs import (
     run_async,
     run_sync,
 )
-from persist._transfer import FileFailedError, Transfer
+from persist._transfer import FileFailedError, Progress, Transfer
 from persist.config import DataConfig
 from persist.errors import (
     DataNotFoundError,
@@ -48,7 +47,7 @@ __all__ = ["FileAccessProvider"]
 
 T = TypeVar("T")
 
-RawData = Union[str, "os.PathLike[str]", bytes, io.BufferedReader, io.BytesIO, io.StringIO]  # noqa: UP007
+RawData = Union[str, "os.PathLike[str]", bytes, io.BufferedReader, io.BytesIO, io.StringIO]
 """What ``put_raw_data`` accepts: a path to a file or folder, bytes, or a readable buffer."""
 
 
@@ -161,7 +160,9 @@ class FileAccessProvider:
             return self.get_filesystem(protocol, anonymous=anonymous, **kwargs)
         return self.get_filesystem(protocol, anonymous=anonymous, asynchronous=True, loop=loop, **kwargs)
 
-    def _transfer(self, protocol: str, anonymous: bool = False, **put_kwargs: Any) -> Transfer:
+    def _transfer(
+        self, protocol: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
+    ) -> Transfer:
         """The engine for one protocol, on persist's own tuned filesystem instance."""
         cfg = self._data_config
         options = get_fsspec_storage_options(protocol, cfg, anonymous=anonymous)
@@ -189,6 +190,7 @@ class FileAccessProvider:
             concurrency=cfg.generic.max_concurrency,
             put_kwargs={**call_kwargs, **put_kwargs},
             metadata=dict(metadata),
+            progress=progress,
         )
 
     # --- paths --------------------------------------------------------------------------
@@ -210,8 +212,12 @@ class FileAccessProvider:
 
     @staticmethod
     def get_random_string() -> str:
-        """A random 32-character hex string."""
-        return uuid.UUID(int=random.getrandbits(128)).hex
+        """A random 32-character hex string.
+
+        Drawn from the OS (``uuid4``), not the ``random`` module: code that calls ``random.seed``
+        (common in ML tasks) must not make two runs pick the same paths and overwrite each other.
+        """
+        return uuid.uuid4().hex
 
     @staticmethod
     def recursive_paths(f: str, t: str) -> tuple[str, str]:
@@ -280,7 +286,7 @@ class FileAccessProvider:
     def generate_new_custom_path(
         self, fs: AbstractFileSystem | None = None, alt: str | None = None, stem: str | None = None
     ) -> str:
-        """A path under the raw output prefix ending in ``stem`` (default: a random string).
+        """A path under the raw output prefix ending in ``stem`` (``None`` or empty: a random string).
 
         ``alt`` replaces the prefix's first member: the bucket of ``s3://bucket/data/``, or the
         first directory of a local prefix. ``s3://bucket/data/`` with ``alt="other"`` and
@@ -301,9 +307,10 @@ class FileAccessProvider:
                 parts[first] = alt
             else:
                 parts.append(alt)
-        if stem is not None:
+        if stem:
             check_relative_key(stem, "stem", self._raw_output_prefix)
-        parts.append(stem if stem is not None else self.get_random_string())
+        # An empty stem gets a random one too (as in flytekit), never the prefix itself.
+        parts.append(stem or self.get_random_string())
         path = sep.join(parts)
         return f"{protocol}://{path}" if protocol else path
 
@@ -331,25 +338,28 @@ class FileAccessProvider:
 
     def get(self, from_path: str, to_path: str, recursive: bool = False, **kwargs: Any) -> str:
         """Download ``from_path`` (a folder when ``recursive``) to ``to_path``; returns ``to_path``."""
-        return run_sync(lambda: self._get(from_path, to_path, recursive))
+        return run_sync(lambda: self._get(from_path, to_path, recursive, kwargs.get("progress")))
 
     def get_data(self, remote_path: str, local_path: str, is_multipart: bool = False, **kwargs: Any) -> str:
         """Download a file, or a folder with ``is_multipart``, to ``local_path``.
 
         A file is written atomically: a failure leaves an existing ``local_path`` unchanged.
+        ``progress=`` takes a ``persist._transfer.Progress`` callable for finished files and bytes.
 
         Raises:
             DataNotFoundError: ``remote_path`` does not exist.
             DownloadError: the download failed; the text names both paths and the reason.
             InvalidInputError: a remote key would land outside ``local_path``.
         """
-        return run_sync(lambda: self._get(remote_path, local_path, is_multipart))
+        return run_sync(lambda: self._get(remote_path, local_path, is_multipart, kwargs.get("progress")))
 
     async def async_get_data(
         self, remote_path: str, local_path: str, is_multipart: bool = False, **kwargs: Any
     ) -> str:
         """``get_data`` for async code: awaits without blocking the caller's event loop."""
-        return await run_async(lambda: self._get(remote_path, local_path, is_multipart))
+        return await run_async(
+            lambda: self._get(remote_path, local_path, is_multipart, kwargs.get("progress"))
+        )
 
     def download(self, remote_path: str, local_path: str, **kwargs: Any) -> str:
         """Download one file."""
@@ -359,11 +369,13 @@ class FileAccessProvider:
         """Download a folder."""
         return self.get_data(remote_path, local_path, is_multipart=True, **kwargs)
 
-    async def _get(self, from_path: str, to_path: str, recursive: bool) -> str:
+    async def _get(
+        self, from_path: str, to_path: str, recursive: bool, progress: Progress | None = None
+    ) -> str:
         to_path = _strip_file_header(os.fspath(to_path))
         protocol = get_protocol(from_path)
         try:
-            await self._get_with(self._transfer(protocol), from_path, to_path, recursive)
+            await self._get_with(self._transfer(protocol, progress=progress), from_path, to_path, recursive)
         except PersistError:
             raise
         except FileFailedError as failed:
@@ -374,7 +386,7 @@ class FileAccessProvider:
                 raise self._download_error(
                     _download_text(from_path, to_path, failed, recursive), cause
                 ) from cause
-            await self._get_anonymously(protocol, from_path, to_path, recursive, failed)
+            await self._get_anonymously(protocol, from_path, to_path, recursive, failed, progress)
         except Exception as exc:
             if is_not_found(exc):
                 raise DataNotFoundError(f"{from_path} does not exist") from exc
@@ -390,11 +402,18 @@ class FileAccessProvider:
             await transfer.get_file(from_path, to_path)
 
     async def _get_anonymously(
-        self, protocol: str, from_path: str, to_path: str, recursive: bool, first: FileFailedError
+        self,
+        protocol: str,
+        from_path: str,
+        to_path: str,
+        recursive: bool,
+        first: FileFailedError,
+        progress: Progress | None,
     ) -> None:
         """Retry a refused download without credentials, for public data, as flytekit does."""
         try:
-            await self._get_with(self._transfer(protocol, anonymous=True), from_path, to_path, recursive)
+            anonymous = self._transfer(protocol, anonymous=True, progress=progress)
+            await self._get_with(anonymous, from_path, to_path, recursive)
         except FileFailedError as again:
             cause = again.__cause__ or again
             if is_not_found(cause):
@@ -415,7 +434,8 @@ class FileAccessProvider:
         """Upload a file, or a folder, to ``remote_path``; returns ``remote_path``.
 
         A folder's files keep their relative paths under ``remote_path`` whether or not it
-        already exists. ``kwargs`` reach the backend's put call.
+        already exists. ``kwargs`` reach the backend's put call, except ``progress``: a
+        ``persist._transfer.Progress`` callable told of finished files and moved bytes.
 
         Raises:
             DataNotFoundError: ``local_path`` does not exist.
