@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from persist.errors import DataNotFoundError, PersistError
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from fsspec import AbstractFileSystem
 
 __all__ = [
@@ -112,16 +114,30 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     loop = io_loop()
     if _on_io_loop(loop):
         raise RuntimeError("persist's sync methods cannot run on its own I/O loop; use the async_ ones")
-    future = asyncio.run_coroutine_threadsafe(make(), loop)
+    coro = make()
+    future: concurrent.futures.Future[T] | None = None
     try:
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
         return future.result()
     except BaseException:
-        if not future.done():
-            future.cancel()
-            # Wait for its clean-up; the original exception is the one to raise.
+        # Cancelling the concurrent future would return at once, and an interrupt inside
+        # run_coroutine_threadsafe leaves no future at all: cancel the task on the loop instead
+        # and wait for its clean-up. The original exception is the one to raise.
+        if future is None or not future.done():
             with contextlib.suppress(BaseException):
-                future.result(timeout=10)
+                asyncio.run_coroutine_threadsafe(_abandon(coro), loop).result(timeout=10)
         raise
+
+
+async def _abandon(coro: Coroutine[Any, Any, Any]) -> None:
+    """Cancel the task running ``coro`` on this loop and wait for it; close ``coro`` if it has none."""
+    for task in asyncio.all_tasks():
+        if task.get_coro() is coro:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            return
+    coro.close()
 
 
 async def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -284,6 +300,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _SIGNATURE.sub(lambda m: f"{m.group(1)}={MASK}", text)
 
 
+_XML_CODE = re.compile(r"<Code>(\w+)</Code>")
+
+
 def backend_reason(exc: BaseException) -> str:
     """A short reason for a backend failure: an error code where there is one, else the message."""
     for err in _chain(exc):
@@ -295,6 +314,9 @@ def backend_reason(exc: BaseException) -> str:
         code = getattr(err, "error_code", None)
         if isinstance(code, str) and code:
             return code
+    code = _XML_CODE.search(str(exc))
+    if code:
+        return code.group(1)
     first = next(iter(str(exc).strip().splitlines()), "") or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror and exc.filename:
         first = exc.strerror

@@ -77,13 +77,22 @@ _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
 class Transfer:
     """How to move files with one filesystem: retries, concurrency, per-call kwargs, metadata."""
 
-    fs: AbstractFileSystem
+    fs_factory: Callable[[], AbstractFileSystem]
     protocol: str
     retry: RetryPolicy
     concurrency: int = 16
     put_kwargs: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     progress: Progress | None = None
+
+    _fs: AbstractFileSystem | None = field(default=None, init=False, repr=False)
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        """The fsspec filesystem, built on first use."""
+        if self._fs is None:
+            self._fs = self.fs_factory()
+        return self._fs
 
     @property
     def local(self) -> bool:
@@ -98,13 +107,8 @@ class Transfer:
         try:
             if self.local:
                 await asyncio.to_thread(_atomic_copy, lpath, rpath)
-            elif self.metadata and self.protocol in AZURE_PROTOCOLS:
-                await self.retry.call(lambda: self._azure_put(lpath, rpath), f"upload of {lpath}")
             else:
-                kwargs = {**self.put_kwargs, **self._metadata_kwargs()}
-                if callback is not None:
-                    kwargs["callback"] = callback
-                await self.retry.call(lambda: self.fs._put_file(lpath, rpath, **kwargs), f"upload of {lpath}")
+                await self.retry.call(lambda: self._upload(lpath, rpath, callback), f"upload of {lpath}")
         except Exception as exc:
             raise FileFailedError(lpath, rpath) from exc
         self._finished(callback, os.path.getsize(lpath))
@@ -122,8 +126,7 @@ class Transfer:
             if self.local:
                 await asyncio.to_thread(shutil.copyfile, _local(rpath), tmp)
             else:
-                kwargs = {} if callback is None else {"callback": callback}
-                await self.retry.call(lambda: self.fs._get_file(rpath, tmp, **kwargs), f"download of {rpath}")
+                await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
             await asyncio.to_thread(os.replace, tmp, lpath)
         except BaseException as exc:
             _unlink_quietly(tmp)
@@ -137,6 +140,43 @@ class Transfer:
         if self.progress is not None:
             reported = callback.value if callback is not None else 0
             self.progress(1, max(0, size - reported))
+
+    async def exists(self, path: str) -> bool:
+        """Whether an object or a non-empty prefix exists at ``path``."""
+        if self.local:
+            return os.path.exists(_local(path))
+        return bool(await self.retry.call(lambda: self.fs._exists(path), f"lookup of {path}"))
+
+    # --- what an engine implements --------------------------------------------------------
+
+    async def _upload(self, lpath: str, rpath: str, callback: Any) -> None:
+        """One attempt at uploading one file to a remote path."""
+        if self.metadata and self.protocol in AZURE_PROTOCOLS:
+            await self._azure_put(lpath, rpath)
+            return
+        kwargs = {**self.put_kwargs, **self._metadata_kwargs()}
+        if callback is not None:
+            kwargs["callback"] = callback
+        await self.fs._put_file(lpath, rpath, **kwargs)
+
+    async def _download(self, rpath: str, lpath: str, callback: Any) -> None:
+        """One attempt at downloading one remote file to a new local file."""
+        kwargs = {} if callback is None else {"callback": callback}
+        await self.fs._get_file(rpath, lpath, **kwargs)
+
+    async def _list_files(self, rroot: str) -> list[tuple[str, int]]:
+        """(full name, size) of every file at or under ``rroot``, with the root's name first."""
+        root = self.fs._strip_protocol(rroot).rstrip("/")
+        found = await self.fs._find(root, detail=True)
+        return [
+            (name, int(info.get("size") or 0))
+            for name, info in sorted(found.items())
+            if info.get("type") == "file" and not name.endswith("/")
+        ]
+
+    def _root_name(self, rroot: str) -> str:
+        """``rroot`` as the names in ``_list_files`` spell it (no protocol, no trailing /)."""
+        return str(self.fs._strip_protocol(rroot)).rstrip("/")
 
     def _metadata_kwargs(self) -> dict[str, Any]:
         if not self.metadata:
@@ -204,13 +244,10 @@ class Transfer:
         return await bounded(pairs, lambda p: self.get_file(*p), self.concurrency)
 
     async def _list_remote(self, rroot: str) -> list[tuple[str, str, int]]:
-        root = self.fs._strip_protocol(rroot).rstrip("/")
-        found = await self.retry.call(lambda: self.fs._find(root, detail=True), f"listing of {rroot}")
+        root = self._root_name(rroot)
+        found = await self.retry.call(lambda: self._list_files(rroot), f"listing of {rroot}")
         listing: list[tuple[str, str, int]] = []
-        for name, info in sorted(found.items()):
-            if info.get("type") != "file" or name.endswith("/"):
-                continue
-            size = int(info.get("size") or 0)
+        for name, size in found:
             if name == root:
                 listing.append((name, posixpath.basename(name), size))
             elif name.startswith(root + "/"):

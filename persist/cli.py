@@ -33,7 +33,7 @@ from persist._sources import (
     load,
 )
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
-from persist.errors import ConfigError, PersistError
+from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
 from persist.options import get_fsspec_storage_options, secret_values
 from persist.paths import get_protocol, is_remote, join, strip_file_header
 
@@ -52,14 +52,30 @@ class PersistGroup(click.Group):
     """A group that turns persist's errors into one line per problem (or a chain with --debug)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PersistError as err:
-            debug = bool(ctx.params.get("debug"))
-            _fail(err, debug)
-        except KeyboardInterrupt:
-            click.echo("persist: interrupted; no partial file was left at the destination", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+        with warnings.catch_warnings():
+            # persist's deprecation warnings (s3.adressing_style...) as one `warning: ...` line
+            # each, not Python's default two lines quoting pydantic's source.
+            warnings.simplefilter("always", PersistDeprecationWarning)
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except PersistError as err:
+                debug = bool(ctx.params.get("debug"))
+                _fail(err, debug)
+            except KeyboardInterrupt:
+                click.echo("persist: interrupted; no partial file was left at the destination", err=True)
+                ctx.exit(EXIT_INTERRUPTED)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    click.echo(f"warning: {message}", err=True)
 
 
 def _fail(err: PersistError, debug: bool) -> NoReturn:
@@ -379,7 +395,11 @@ def schema(out_dir: str | None) -> None:
         for make in SCHEMA_FILES.values():
             click.echo(render(make()), nl=False)
         return
-    for path in write_schemas(out_dir):
+    try:
+        written = write_schemas(out_dir)
+    except OSError as exc:
+        raise PersistError(f"cannot write the schemas to {out_dir}: {exc.strerror or exc}") from exc
+    for path in written:
         click.echo(str(path))
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "AddressingStyle",
     "AzureBlobStorageConfig",
     "DataConfig",
+    "Engine",
     "GCSConfig",
     "GenericPersistenceConfig",
     "S3Config",
@@ -36,6 +37,9 @@ __all__ = [
 
 AddressingStyle: TypeAlias = Literal["auto", "virtual", "path"]
 """How the bucket name goes into S3 request URLs (botocore's ``addressing_style``)."""
+
+Engine: TypeAlias = Literal["auto", "fsspec", "obstore"]
+"""Which library moves the bytes: obstore (Rust, faster) or fsspec (s3fs, adlfs, gcsfs)."""
 
 GCSTokenKind: TypeAlias = Literal["anon", "google_default", "cloud"]
 """Special values of ``GCSConfig.token``; anything else is a path to a service-account JSON."""
@@ -255,15 +259,18 @@ class AzureBlobStorageConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_service_principal(self) -> AzureBlobStorageConfig:
-        """A service principal needs all three of tenant_id, client_id and client_secret."""
-        parts = {"tenant_id": self.tenant_id, "client_id": self.client_id}
-        parts["client_secret"] = "set" if self.client_secret else None
-        given = [k for k, v in parts.items() if v]
-        if given and len(given) < len(parts):
-            missing = ", ".join(k for k, v in parts.items() if not v)
-            raise ValueError(
-                f"a service principal needs tenant_id, client_id and client_secret; missing {missing}"
-            )
+        """A client_secret needs the tenant_id and client_id it belongs to.
+
+        tenant_id and client_id alone are allowed: workload identity uses them without a
+        secret, and a deployment may supply the secret from another source at run time.
+        """
+        if self.client_secret is not None:
+            missing = [name for name in ("tenant_id", "client_id") if not getattr(self, name)]
+            if missing:
+                raise ValueError(
+                    "client_secret needs the service principal's tenant_id and client_id; "
+                    f"missing {' and '.join(missing)}"
+                )
         return self
 
 
@@ -283,6 +290,11 @@ class GenericPersistenceConfig(BaseModel):
     max_concurrency: int = Field(default=16, ge=1, le=1024)
     """Files in flight at once in a folder transfer; bounds memory and open connections.
     Env: PERSIST_GENERIC__MAX_CONCURRENCY."""
+
+    engine: Engine = "auto"
+    """Transfer engine for S3 and Azure: obstore, fsspec, or auto (obstore when the config
+    names the credentials itself, fsspec when they come from a provider chain such as AWS
+    profiles; GCS and local paths always use fsspec). Env: PERSIST_GENERIC__ENGINE."""
 
 
 SECTIONS: dict[str, type[BaseModel]] = {

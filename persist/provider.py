@@ -32,8 +32,10 @@ from persist.errors import (
 from persist.options import (
     FILE_PROTOCOLS,
     S3_PROTOCOLS,
+    choose_engine,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
+    obstore_setup_args,
     secret_values,
 )
 from persist.paths import check_relative_key, get_file_tail, get_protocol, join, split_protocol
@@ -163,35 +165,54 @@ class FileAccessProvider:
     def _transfer(
         self, protocol: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
     ) -> Transfer:
-        """The engine for one protocol, on persist's own tuned filesystem instance."""
+        """The engine for one protocol: obstore or fsspec (``generic.engine``), tuned for persist.
+
+        Either way persist owns the one retry budget: the backend client makes one attempt
+        per call and persist retries throttling and resets with the configured backoff.
+        """
         cfg = self._data_config
-        options = get_fsspec_storage_options(protocol, cfg, anonymous=anonymous)
-        tune: dict[str, Any] = {}
         retry = RetryPolicy(retries=0, backoff=0.0)
         if protocol in S3_PROTOCOLS:
-            # One retry budget: persist retries with backoff, so neither botocore nor s3fs may.
-            config_kwargs = dict(options.get("config_kwargs", {}))
-            config_kwargs["retries"] = {"total_max_attempts": 1, "mode": "standard"}
-            options["config_kwargs"] = config_kwargs
-            tune["retries"] = 1
             retry = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
             if cfg.s3.enable_debug:
                 import logging
 
                 for name in ("s3fs", "botocore", "aiobotocore"):
                     logging.getLogger(name).setLevel(logging.DEBUG)
-        fs = build_filesystem(protocol, options, tune=tune)
         metadata = self._execution_metadata if cfg.generic.attach_execution_metadata else {}
+        common: dict[str, Any] = {
+            "fs_factory": lambda: self._transfer_filesystem(protocol, anonymous),
+            "protocol": protocol,
+            "concurrency": cfg.generic.max_concurrency,
+            "metadata": dict(metadata),
+            "progress": progress,
+        }
+        if choose_engine(protocol, cfg, anonymous) == "obstore":
+            from persist._obstore import ObstoreTransfer
+
+            store_args = obstore_setup_args(protocol, cfg, anonymous=anonymous)
+            store_args["retry_config"] = {**store_args["retry_config"], "max_retries": 0}
+            if protocol in S3_PROTOCOLS:
+                retry = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
+            return ObstoreTransfer(
+                retry=retry,
+                store_args=store_args,
+                chunk_size=cfg.generic.write_chunk_size_bytes,
+                **common,
+            )
         call_kwargs = get_additional_fsspec_call_kwargs(protocol, "put", cfg)
-        return Transfer(
-            fs=fs,
-            protocol=protocol,
-            retry=retry,
-            concurrency=cfg.generic.max_concurrency,
-            put_kwargs={**call_kwargs, **put_kwargs},
-            metadata=dict(metadata),
-            progress=progress,
-        )
+        return Transfer(retry=retry, put_kwargs={**call_kwargs, **put_kwargs}, **common)
+
+    def _transfer_filesystem(self, protocol: str, anonymous: bool) -> AbstractFileSystem:
+        """Persist's own fsspec instance: for S3, botocore and s3fs make one attempt per call."""
+        options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous)
+        tune: dict[str, Any] = {}
+        if protocol in S3_PROTOCOLS:
+            config_kwargs = dict(options.get("config_kwargs", {}))
+            config_kwargs["retries"] = {"total_max_attempts": 1, "mode": "standard"}
+            options["config_kwargs"] = config_kwargs
+            tune["retries"] = 1
+        return build_filesystem(protocol, options, tune=tune)
 
     # --- paths --------------------------------------------------------------------------
 
@@ -325,12 +346,12 @@ class FileAccessProvider:
         if protocol in FILE_PROTOCOLS:
             return os.path.exists(_strip_file_header(path))
         try:
-            return bool(await self._transfer(protocol).fs._exists(path))
+            return await self._transfer(protocol).exists(path)
         except Exception as exc:
             if not is_access_denied(exc):
                 raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
             try:
-                return bool(await self._transfer(protocol, anonymous=True).fs._exists(path))
+                return await self._transfer(protocol, anonymous=True).exists(path)
             except Exception:
                 raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
 

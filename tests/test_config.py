@@ -80,6 +80,7 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("generic", "attach_execution_metadata"): True,
     ("generic", "write_chunk_size_bytes"): 25 * MiB,
     ("generic", "max_concurrency"): 16,
+    ("generic", "engine"): "auto",
 }
 """Every field of every section and its documented default."""
 
@@ -203,8 +204,8 @@ LEGACY_VALUES: dict[str, tuple[str, Any]] = {
 }
 """Each flytekit variable, a value as deployments write it, and the value persist reads."""
 
-# A service principal needs all three parts, so each Azure principal variable is tested with the
-# other two set through persist's own variables.
+# A client_secret needs its tenant_id and client_id, so each Azure principal variable is tested
+# with the other two set through persist's own variables.
 _PRINCIPAL: dict[str, Any] = {
     "tenant_id": "tenant",
     "client_id": "client",
@@ -818,9 +819,9 @@ BAD_FILES: dict[str, Any] = {
             id="azure-host-ftp",
         ),
         pytest.param(
-            "azure:\n  tenant_id: t\n  client_id: c\n",
-            "azure: a service principal needs tenant_id, client_id and client_secret; missing client_secret",
-            id="azure-principal-partial",
+            "azure:\n  client_id: c\n  client_secret: s\n",
+            "azure: client_secret needs the service principal's tenant_id and client_id; missing tenant_id",
+            id="azure-secret-without-tenant",
         ),
         pytest.param(
             "generic:\n  write_chunk_size_bytes: 1024\n",
@@ -998,3 +999,19 @@ class TestModels:
         """Models forbid unknown fields in code too."""
         with pytest.raises(ValidationError, match="endpoit"):
             S3Config(endpoit="http://a:1")
+
+
+class TestServicePrincipal:
+    def test_ids_without_secret_are_allowed(self) -> None:
+        """tenant_id and client_id alone load: workload identity needs no secret."""
+        config = DataConfig.auto(azure={"tenant_id": "t", "client_id": "c"})
+        assert (config.azure.tenant_id, config.azure.client_id, config.azure.client_secret) == (
+            "t",
+            "c",
+            None,
+        )
+
+    def test_secret_with_both_ids_loads(self) -> None:
+        """A client_secret with its tenant_id and client_id is a complete service principal."""
+        config = DataConfig.auto(azure={"tenant_id": "t", "client_id": "c", "client_secret": "s"})
+        assert config.azure.client_secret is not None

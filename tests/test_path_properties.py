@@ -52,7 +52,7 @@ class TestSafeJoinProperties:
     def test_stays_under_prefix_or_raises(self, prefix: str, name: str) -> None:
         """``safe_join`` stays under the prefix, and raises exactly when a segment is ``..``."""
         if _has_dotdot_segment(name):
-            with pytest.raises(InvalidInputError, match="use a name without '..' segments"):
+            with pytest.raises(InvalidInputError, match=r"use a name without '\.\.' segments"):
                 safe_join(prefix, name)
             return
         result = safe_join(prefix, name)

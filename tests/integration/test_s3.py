@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -18,7 +18,7 @@ from tests.integration.faultproxy import FaultProxy
 from tests.integration.servers import S3_ACCESS_KEY, S3_SECRET_KEY
 
 
-def s3_config(endpoint: str, retries: int = 2, **generic: object) -> DataConfig:
+def s3_config(endpoint: str, retries: int = 2, engine: str = "auto", **generic: object) -> DataConfig:
     """A config for moto at ``endpoint``, with a tiny backoff so retry tests stay fast."""
     return DataConfig(
         s3=S3Config(
@@ -30,16 +30,18 @@ def s3_config(endpoint: str, retries: int = 2, **generic: object) -> DataConfig:
             retries=retries,
             backoff=timedelta(milliseconds=10),
         ),
-        generic=GenericPersistenceConfig(**generic),  # type: ignore[arg-type]
+        generic=GenericPersistenceConfig(engine=engine, **generic),  # type: ignore[arg-type]
     )
 
 
 class TestS3(RemoteContract):
-    """moto's S3 server."""
+    """moto's S3 server, through the default engine (obstore, as the keys are in the config)."""
+
+    engine = "auto"
 
     @pytest.fixture
     def data_config(self, s3_endpoint: str) -> DataConfig:
-        return s3_config(s3_endpoint)
+        return s3_config(s3_endpoint, engine=self.engine)
 
     @pytest.fixture
     def remote_root(self, s3_bucket: str) -> str:
@@ -77,6 +79,12 @@ class TestS3(RemoteContract):
         assert not target.exists() or list(target.rglob("*")) == []
 
 
+class TestS3Fsspec(TestS3):
+    """moto's S3 server, through the fsspec engine (s3fs)."""
+
+    engine = "fsspec"
+
+
 @pytest.fixture
 def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
     with FaultProxy(s3_endpoint) as running:
@@ -84,25 +92,47 @@ def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
     clear_filesystem_cache()
 
 
+@pytest.fixture(params=["fsspec", "obstore"])
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 class TestS3Faults:
-    """Throttling and resets between the client and moto, injected by a proxy."""
+    """Throttling and resets between the client and moto, injected by a proxy, on both engines."""
 
-    def provider(self, tmp_path: Path, endpoint: str, retries: int) -> FileAccessProvider:
-        return FileAccessProvider(tmp_path / "sb", "s3://unused/raw/", s3_config(endpoint, retries=retries))
+    @pytest.fixture
+    def provider_for(self, tmp_path: Path, engine: str) -> Callable[[str, int], FileAccessProvider]:
+        def make(endpoint: str, retries: int) -> FileAccessProvider:
+            config = s3_config(endpoint, retries=retries, engine=engine)
+            return FileAccessProvider(tmp_path / "sb", "s3://unused/raw/", config)
 
-    # aiohttp replays an idempotent request once when its keep-alive connection drops (a stale
-    # pooled connection) before botocore sees an error, so one attempt absorbs two resets.
-    REQUESTS_PER_ATTEMPT: ClassVar[dict[str, int]] = {"slowdown": 1, "reset": 2}
+        return make
+
+    # aiohttp (under s3fs) replays an idempotent request once when its keep-alive connection
+    # drops (a stale pooled connection) before botocore sees an error, so one fsspec attempt
+    # absorbs two resets; obstore makes one request per attempt.
+    REQUESTS_PER_ATTEMPT: ClassVar[dict[tuple[str, str], int]] = {
+        ("fsspec", "slowdown"): 1,
+        ("fsspec", "reset"): 2,
+        ("obstore", "slowdown"): 1,
+        ("obstore", "reset"): 1,
+    }
 
     @pytest.mark.parametrize("mode", ["slowdown", "reset"])
     def test_upload_succeeds_when_retries_cover_the_faults(
-        self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path, mode: str
+        self,
+        proxy: FaultProxy,
+        provider_for: Callable[[str, int], FileAccessProvider],
+        engine: str,
+        s3_bucket: str,
+        tmp_path: Path,
+        mode: str,
     ) -> None:
         """Faults that fill two attempts and retries=2: the third attempt succeeds."""
-        provider = self.provider(tmp_path, proxy.url, retries=2)
+        provider = provider_for(proxy.url, retries=2)
         src = tmp_path / "f.bin"
         src.write_bytes(os.urandom(4096))
-        faults = 2 * self.REQUESTS_PER_ATTEMPT[mode]
+        faults = 2 * self.REQUESTS_PER_ATTEMPT[engine, mode]
         proxy.reset(faults, mode, methods={"PUT"})  # type: ignore[arg-type]
         provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
         assert proxy.failures_injected == faults
@@ -113,13 +143,19 @@ class TestS3Faults:
 
     @pytest.mark.parametrize("mode", ["slowdown", "reset"])
     def test_upload_fails_when_faults_outnumber_retries(
-        self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path, mode: str
+        self,
+        proxy: FaultProxy,
+        provider_for: Callable[[str, int], FileAccessProvider],
+        engine: str,
+        s3_bucket: str,
+        tmp_path: Path,
+        mode: str,
     ) -> None:
         """Faults that fill three attempts and retries=2: UploadError, no fourth attempt, no object."""
-        provider = self.provider(tmp_path, proxy.url, retries=2)
+        provider = provider_for(proxy.url, retries=2)
         src = tmp_path / "f.bin"
         src.write_bytes(b"payload")
-        faults = 3 * self.REQUESTS_PER_ATTEMPT[mode]
+        faults = 3 * self.REQUESTS_PER_ATTEMPT[engine, mode]
         proxy.reset(faults + 5, mode, methods={"PUT"})  # type: ignore[arg-type]
         with pytest.raises(UploadError, match=rf"upload {src} -> s3://{s3_bucket}/f.bin failed") as info:
             provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
@@ -128,9 +164,15 @@ class TestS3Faults:
         proxy.reset(0)
         assert provider.exists(f"s3://{s3_bucket}/f.bin") is False
 
-    def test_non_retryable_errors_fail_at_once(self, proxy: FaultProxy, tmp_path: Path) -> None:
+    def test_non_retryable_errors_fail_at_once(
+        self,
+        proxy: FaultProxy,
+        provider_for: Callable[[str, int], FileAccessProvider],
+        engine: str,
+        tmp_path: Path,
+    ) -> None:
         """An upload to a missing bucket is not retried: one request, then UploadError."""
-        provider = self.provider(tmp_path, proxy.url, retries=3)
+        provider = provider_for(proxy.url, retries=3)
         src = tmp_path / "f.bin"
         src.write_bytes(b"payload")
         proxy.reset(0)
@@ -139,10 +181,15 @@ class TestS3Faults:
         assert proxy.requests_seen["PUT"] == 1
 
     def test_failed_download_keeps_existing_file(
-        self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path
+        self,
+        proxy: FaultProxy,
+        provider_for: Callable[[str, int], FileAccessProvider],
+        engine: str,
+        s3_bucket: str,
+        tmp_path: Path,
     ) -> None:
         """A download that keeps failing leaves the existing local file as it was, and no temp file."""
-        provider = self.provider(tmp_path, proxy.url, retries=1)
+        provider = provider_for(proxy.url, retries=1)
         src = tmp_path / "f.bin"
         src.write_bytes(os.urandom(2048))
         provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
@@ -156,9 +203,16 @@ class TestS3Faults:
         assert dst.read_bytes() == b"the old file"
         assert [p.name for p in out_dir.iterdir()] == ["f.bin"]
 
-    def test_folder_upload_retries_each_file(self, proxy: FaultProxy, s3_bucket: str, tmp_path: Path) -> None:
+    def test_folder_upload_retries_each_file(
+        self,
+        proxy: FaultProxy,
+        provider_for: Callable[[str, int], FileAccessProvider],
+        engine: str,
+        s3_bucket: str,
+        tmp_path: Path,
+    ) -> None:
         """Faults spread over a folder upload are retried per file; every file arrives intact."""
-        provider = self.provider(tmp_path, proxy.url, retries=3)
+        provider = provider_for(proxy.url, retries=3)
         root = tmp_path / "tree"
         root.mkdir()
         files = {f"f{i}.bin": os.urandom(512) for i in range(12)}
