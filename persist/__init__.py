@@ -1,8 +1,9 @@
 """persist: move data between a machine and S3, GCS, Azure Blob or local storage, driven by typed config.
 
-Importing persist is light: no storage backend (s3fs, gcsfs, adlfs, botocore, Azure or Google
-SDKs) is imported until a filesystem is built, and nothing is created on disk until
-``default_local_file_access_provider`` or ``flyte_tmp_dir`` is first used.
+Importing persist is light: each public name is imported on first use, no storage backend
+(s3fs, gcsfs, adlfs, botocore, obstore, Azure or Google SDKs) is imported until a transfer
+needs it, and nothing is created on disk until ``default_local_file_access_provider`` or
+``flyte_tmp_dir`` is first used.
 """
 
 from __future__ import annotations
@@ -10,33 +11,60 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from persist.config import (
-    AzureBlobStorageConfig,
-    DataConfig,
-    GCSConfig,
-    GenericPersistenceConfig,
-    S3Config,
-)
-from persist.errors import (
-    ConfigError,
-    DataNotFoundError,
-    DownloadError,
-    InvalidInputError,
-    PersistError,
-    UploadError,
-)
-from persist.options import (
-    azure_setup_args,
-    gcs_setup_args,
-    get_additional_fsspec_call_kwargs,
-    get_fsspec_storage_options,
-    s3_setup_args,
-)
-from persist.provider import FileAccessProvider
-
 if TYPE_CHECKING:
+    from persist.config import (
+        AzureBlobStorageConfig,
+        DataConfig,
+        GCSConfig,
+        GenericPersistenceConfig,
+        S3Config,
+    )
+    from persist.errors import (
+        ConfigError,
+        DataNotFoundError,
+        DownloadError,
+        InvalidInputError,
+        PersistError,
+        UploadError,
+    )
+    from persist.options import (
+        azure_setup_args,
+        gcs_setup_args,
+        get_additional_fsspec_call_kwargs,
+        get_fsspec_storage_options,
+        s3_setup_args,
+    )
+    from persist.provider import FileAccessProvider
+
     default_local_file_access_provider: FileAccessProvider
     flyte_tmp_dir: str
+
+_HOMES = {
+    "persist.config": (
+        "AzureBlobStorageConfig",
+        "DataConfig",
+        "GCSConfig",
+        "GenericPersistenceConfig",
+        "S3Config",
+    ),
+    "persist.errors": (
+        "ConfigError",
+        "DataNotFoundError",
+        "DownloadError",
+        "InvalidInputError",
+        "PersistError",
+        "UploadError",
+    ),
+    "persist.options": (
+        "azure_setup_args",
+        "gcs_setup_args",
+        "get_additional_fsspec_call_kwargs",
+        "get_fsspec_storage_options",
+        "s3_setup_args",
+    ),
+    "persist.provider": ("FileAccessProvider",),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AzureBlobStorageConfig",
@@ -70,6 +98,9 @@ def _build(name: str) -> Any:
     import os
     import tempfile
 
+    from persist.config import DataConfig
+    from persist.provider import FileAccessProvider
+
     if name == "flyte_tmp_dir":
         return tempfile.mkdtemp(prefix="persist-")
     tmp = __getattr__("flyte_tmp_dir")
@@ -81,10 +112,21 @@ def _build(name: str) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    """Build ``flyte_tmp_dir`` and ``default_local_file_access_provider`` on first access, once."""
+    """Import public names on first use; build the two lazy module attributes once."""
+    module = _MODULE_OF.get(name)
+    if module is not None:
+        import importlib
+
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
     if name not in ("flyte_tmp_dir", "default_local_file_access_provider"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     with _LAZY_LOCK:
         if name not in _lazy:
             _lazy[name] = _build(name)
         return _lazy[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -9,12 +9,12 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from persist.errors import DataNotFoundError, PersistError
+from persist._text import exception_chain
+from persist.errors import PersistError
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -23,13 +23,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RetryPolicy",
-    "backend_reason",
     "build_filesystem",
     "io_loop",
     "is_access_denied",
     "is_not_found",
     "is_retryable",
-    "redact",
     "run_async",
     "run_sync",
 ]
@@ -37,9 +35,6 @@ __all__ = [
 logger = logging.getLogger("persist")
 
 T = TypeVar("T")
-
-MASK = "[secure]"
-"""What persist writes in place of a secret."""
 
 _FS_CACHE: dict[str, AbstractFileSystem] = {}
 _FS_LOCK = threading.Lock()
@@ -192,22 +187,13 @@ _NOT_FOUND_STATUS = _status("404")
 _ACCESS_DENIED_STATUS = _status("403")
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".lower()
 
 
 def is_retryable(exc: BaseException) -> bool:
     """Throttling (SlowDown, HTTP 503/429) and dropped connections; nothing else."""
-    for err in _chain(exc):
+    for err in exception_chain(exc):
         if isinstance(err, PersistError):
             return False
         if isinstance(err, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
@@ -220,7 +206,7 @@ def is_retryable(exc: BaseException) -> bool:
 
 def is_not_found(exc: BaseException) -> bool:
     """The backend says the object, bucket or container does not exist."""
-    for err in _chain(exc):
+    for err in exception_chain(exc):
         if isinstance(err, FileNotFoundError):
             return True
         text = _text(err)
@@ -233,7 +219,7 @@ def is_not_found(exc: BaseException) -> bool:
 
 def is_access_denied(exc: BaseException) -> bool:
     """The backend refused the credentials (or found none): worth an anonymous retry."""
-    for err in _chain(exc):
+    for err in exception_chain(exc):
         if isinstance(err, PermissionError):
             return True
         text = _text(err)
@@ -289,48 +275,3 @@ class RetryPolicy:
 
 
 # --- error text -----------------------------------------------------------------------------
-
-_SIGNATURE = re.compile(r"(?i)\b(sig|signature|x-amz-signature|x-amz-security-token|accountkey)=[^&;\s'\"]+")
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value, and signatures in URLs, with the mask."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return _SIGNATURE.sub(lambda m: f"{m.group(1)}={MASK}", text)
-
-
-_XML_CODE = re.compile(r"<Code>(\w+)</Code>")
-
-
-def backend_reason(exc: BaseException) -> str:
-    """A short reason for a backend failure: an error code where there is one, else the message."""
-    for err in _chain(exc):
-        response = getattr(err, "response", None)
-        if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code")
-            if code:
-                return str(code)
-        code = getattr(err, "error_code", None)
-        if isinstance(code, str) and code:
-            return code
-    code = _XML_CODE.search(str(exc))
-    if code:
-        return code.group(1)
-    first = next(iter(str(exc).strip().splitlines()), "") or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror and exc.filename:
-        first = exc.strerror
-    return first[:300]
-
-
-@contextmanager
-def not_found_as(kind: type[DataNotFoundError], message: str) -> Iterator[None]:
-    """Turn a backend's not-found error into ``kind(message)``, chained."""
-    try:
-        yield
-    except PersistError:
-        raise
-    except Exception as exc:
-        if is_not_found(exc):
-            raise kind(message) from exc
-        raise

@@ -22,7 +22,6 @@ import click
 from pydantic import SecretStr
 
 from persist import __version__
-from persist._fs import MASK, backend_reason, redact
 from persist._sources import (
     SECRETS_DIR_ENV,
     Layer,
@@ -32,6 +31,7 @@ from persist._sources import (
     env_name,
     load,
 )
+from persist._text import MASK, backend_reason, redact
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
 from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
 from persist.options import get_fsspec_storage_options, secret_values

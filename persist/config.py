@@ -52,6 +52,8 @@ _MODEL_CONFIG = ConfigDict(
     use_attribute_docstrings=True,
     hide_input_in_errors=True,
     validate_default=True,
+    # Build validators on first use, not at import: `import persist` stays fast.
+    defer_build=True,
 )
 
 
@@ -327,16 +329,16 @@ class DataConfig(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    s3: S3Config = S3Config()
+    s3: S3Config = Field(default_factory=S3Config)
     """S3 and S3-compatible stores."""
 
-    gcs: GCSConfig = GCSConfig()
+    gcs: GCSConfig = Field(default_factory=GCSConfig)
     """Google Cloud Storage."""
 
-    azure: AzureBlobStorageConfig = AzureBlobStorageConfig()
+    azure: AzureBlobStorageConfig = Field(default_factory=AzureBlobStorageConfig)
     """Azure Blob Storage and ADLS Gen2."""
 
-    generic: GenericPersistenceConfig = GenericPersistenceConfig()
+    generic: GenericPersistenceConfig = Field(default_factory=GenericPersistenceConfig)
     """Settings for every backend."""
 
     SECTIONS: ClassVar[dict[str, type[BaseModel]]] = SECTIONS

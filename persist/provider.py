@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from persist._fs import (
     RetryPolicy,
-    backend_reason,
     build_filesystem,
     is_access_denied,
     is_not_found,
-    redact,
     run_async,
     run_sync,
 )
+from persist._text import backend_reason, redact
 from persist._transfer import FileFailedError, Progress, Transfer
 from persist.config import DataConfig
 from persist.errors import (

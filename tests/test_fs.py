@@ -15,16 +15,14 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from persist._fs import (
-    MASK,
     RetryPolicy,
-    backend_reason,
     is_access_denied,
     is_not_found,
     is_retryable,
-    redact,
     run_async,
     run_sync,
 )
+from persist._text import MASK, backend_reason, redact
 from persist.errors import DataNotFoundError, UploadError
 
 

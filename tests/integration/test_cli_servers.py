@@ -1,0 +1,470 @@
+"""The ``persist`` command against real servers: `validate --probe`, `cp` and `ls`.
+
+Plain moto accepts any credentials, so the credential tests run a second moto server that
+enforces authentication: an IAM user and access key are created through its IAM API while it is
+still open, then moto's ``/moto-api/reset-auth`` switches checking on (every later request must
+be signed with a key moto knows, and is checked against the user's policy).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from persist._fs import clear_filesystem_cache
+from persist.cli import cli
+from tests.integration.servers import (
+    S3_ACCESS_KEY,
+    S3_REGION,
+    S3_SECRET_KEY,
+    AzuriteInfo,
+    find_free_port,
+    moto_server,
+)
+
+STEP_OK = r"  {step:<7} ok     +\d+ ms  {detail}"
+STEP_FAILED = r"  {step:<7} FAILED +\d+ ms  {detail}"
+PROBE_NAME = r"\.persist-probe-[0-9a-f]{12}"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A CliRunner; it shares os.environ, so monkeypatch.setenv reaches the command."""
+    return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_filesystems() -> Iterator[None]:
+    """Filesystems are cached per config process-wide; each test builds its own."""
+    clear_filesystem_cache()
+    yield
+    clear_filesystem_cache()
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    """Run ``persist ARGS``; anything but a clean exit is a bug in the command."""
+    result = runner.invoke(cli, list(args), prog_name="persist")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result
+
+
+def s3_yaml(tmp_path: Path, endpoint: str, access_key_id: str, name: str = "s3.yaml") -> str:
+    """A config file for an S3 endpoint; the secret comes from PERSIST_S3__SECRET_ACCESS_KEY."""
+    path = tmp_path / name
+    path.write_text(
+        "s3:\n"
+        f"  endpoint: {endpoint}\n"
+        "  addressing_style: path\n"
+        f"  region: {S3_REGION}\n"
+        f"  access_key_id: {access_key_id}\n"
+        "  retries: 1\n"
+        "  backoff: 0.05\n"
+        "generic:\n"
+        "  attach_execution_metadata: false\n",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+@contextmanager
+def s3_client(endpoint: str, key: str = S3_ACCESS_KEY, secret: str = S3_SECRET_KEY) -> Iterator[Any]:
+    """A boto3 client, to check what the command left in a bucket; closed on exit."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name=S3_REGION,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def keys(client: Any, bucket: str) -> dict[str, int]:
+    """Every object key in ``bucket`` with its size."""
+    listing = client.list_objects_v2(Bucket=bucket)
+    return {obj["Key"]: obj["Size"] for obj in listing.get("Contents", [])}
+
+
+def assert_probe_passed(result: Result, config: str, uri: str) -> None:
+    """Exit 0 and the seven lines of a passing probe, in order."""
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [f"{config}: OK", f"{config}: probe {uri}"]
+    assert re.fullmatch(STEP_OK.format(step="write", detail=re.escape(uri) + "/" + PROBE_NAME), lines[2])
+    assert re.fullmatch(STEP_OK.format(step="read", detail="42 bytes match"), lines[3])
+    assert re.fullmatch(STEP_OK.format(step="list", detail=r"\d+ entries"), lines[4])
+    assert re.fullmatch(STEP_OK.format(step="delete", detail="removed"), lines[5])
+    assert re.fullmatch(re.escape(f"{config}: probe OK (") + r"\d+ ms\)", lines[6])
+    assert len(lines) == 7
+
+
+# -- a moto server that checks credentials ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthMoto:
+    """A moto server enforcing IAM authentication, with one bucket and two users' keys."""
+
+    endpoint: str
+    bucket: str
+    key_id: str
+    secret: str
+    no_list_key_id: str
+    no_list_secret: str
+
+
+def _allow(actions: list[str], deny: list[str] | None = None) -> str:
+    statements: list[dict[str, Any]] = [{"Effect": "Allow", "Action": actions, "Resource": "*"}]
+    if deny:
+        statements.append({"Effect": "Deny", "Action": deny, "Resource": "*"})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _create_user(iam: Any, name: str, policy: str) -> tuple[str, str]:
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="persist-test", PolicyDocument=policy)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+@pytest.fixture(scope="module")
+def auth_moto() -> Iterator[AuthMoto]:
+    """A second moto server (the session's stays open) that refuses unknown or wrong keys."""
+    import boto3
+
+    with moto_server() as endpoint:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            region_name=S3_REGION,
+        )
+        key_id, secret = _create_user(iam, "prober", _allow(["*"]))
+        no_list = _create_user(iam, "no-list", _allow(["s3:*"], deny=["s3:ListBucket"]))
+        iam.close()
+        bucket = f"persist-auth-{uuid.uuid4().hex[:12]}"
+        with s3_client(endpoint) as admin:
+            admin.create_bucket(Bucket=bucket)
+        # From here on every request must be signed with a key moto issued.
+        request = urllib.request.Request(
+            f"{endpoint}/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
+        yield AuthMoto(endpoint, bucket, key_id, secret, *no_list)
+
+
+@pytest.fixture
+def auth_bucket(auth_moto: AuthMoto) -> Iterator[str]:
+    """The auth server's bucket, emptied after each test."""
+    yield auth_moto.bucket
+    with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
+        for key in keys(client, auth_moto.bucket):
+            client.delete_object(Bucket=auth_moto.bucket, Key=key)
+
+
+# -- validate --probe ----------------------------------------------------------------------------
+
+
+class TestProbeS3:
+    def test_probe_passes_and_leaves_nothing(
+        self,
+        runner: CliRunner,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        s3_endpoint: str,
+        s3_bucket: str,
+    ) -> None:
+        """write/read/list/delete all pass against moto, and the bucket is empty afterwards."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        config = s3_yaml(tmp_path, s3_endpoint, S3_ACCESS_KEY)
+        uri = f"s3://{s3_bucket}/prefix"
+        result = invoke(runner, "validate", "--env", config, "--probe", uri)
+        assert_probe_passed(result, config, uri)
+        assert re.fullmatch(STEP_OK.format(step="list", detail="1 entries"), result.stdout.splitlines()[4])
+        with s3_client(s3_endpoint) as client:
+            assert keys(client, s3_bucket) == {}
+
+    def test_right_key_passes_on_checking_server(
+        self,
+        runner: CliRunner,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        auth_moto: AuthMoto,
+        auth_bucket: str,
+    ) -> None:
+        """With the key moto issued, the probe passes on the server that checks signatures."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", auth_moto.secret)
+        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.key_id)
+        uri = f"s3://{auth_bucket}/probes"
+        result = invoke(runner, "validate", "--env", config, "--probe", uri)
+        assert_probe_passed(result, config, uri)
+        with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
+            assert keys(client, auth_bucket) == {}
+
+    def test_wrong_secret_fails_clearly(
+        self,
+        runner: CliRunner,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        auth_moto: AuthMoto,
+        auth_bucket: str,
+    ) -> None:
+        """A wrong secret: the write step FAILED with SignatureDoesNotMatch, exit 1, secret hidden."""
+        wrong = f"wrong-secret-{uuid.uuid4().hex}"
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", wrong)
+        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.key_id)
+        uri = f"s3://{auth_bucket}/probes"
+        result = invoke(runner, "validate", "--env", config, "--probe", uri)
+        assert result.exit_code == 1
+        lines = result.stdout.splitlines()
+        assert lines[:2] == [f"{config}: OK", f"{config}: probe {uri}"]
+        assert re.fullmatch(
+            STEP_FAILED.format(
+                step="write",
+                detail=re.escape("the secret key does not match the access key id (SignatureDoesNotMatch)"),
+            ),
+            lines[2],
+        ), lines[2]
+        assert re.fullmatch(re.escape(f"{config}: probe FAILED (") + r"\d+ ms\)", lines[3])
+        assert len(lines) == 4
+        assert wrong not in result.output
+        assert auth_moto.secret not in result.output
+        with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
+            assert keys(client, auth_bucket) == {}
+
+    def test_unknown_key_fails_clearly(
+        self,
+        runner: CliRunner,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        auth_moto: AuthMoto,
+        auth_bucket: str,
+    ) -> None:
+        """An access key id the server does not know is named as such."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", auth_moto.secret)
+        config = s3_yaml(tmp_path, auth_moto.endpoint, "AKIDNOTKNOWNHERE0000")
+        uri = f"s3://{auth_bucket}/probes"
+        result = invoke(runner, "validate", "--env", config, "--probe", uri)
+        assert result.exit_code == 1
+        assert re.fullmatch(
+            STEP_FAILED.format(
+                step="write",
+                detail=re.escape("the server does not know this access key id (InvalidAccessKeyId)"),
+            ),
+            result.stdout.splitlines()[2],
+        ), result.stdout
+        assert auth_moto.secret not in result.output
+
+    def test_failed_step_still_cleans_up(
+        self,
+        runner: CliRunner,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        auth_moto: AuthMoto,
+        auth_bucket: str,
+    ) -> None:
+        """When listing is denied after the write, the probe object is still deleted."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", auth_moto.no_list_secret)
+        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.no_list_key_id)
+        uri = f"s3://{auth_bucket}/probes"
+        result = invoke(runner, "validate", "--env", config, "--probe", uri)
+        assert result.exit_code == 1, result.output
+        lines = result.stdout.splitlines()
+        assert re.fullmatch(STEP_OK.format(step="write", detail=re.escape(uri) + "/" + PROBE_NAME), lines[2])
+        assert re.fullmatch(STEP_OK.format(step="read", detail="42 bytes match"), lines[3])
+        assert re.fullmatch(
+            STEP_FAILED.format(
+                step="list",
+                detail=re.escape("the credentials are not allowed to do this here (AccessDenied)"),
+            ),
+            lines[4],
+        ), lines[4]
+        assert re.fullmatch(STEP_OK.format(step="cleanup", detail="removed"), lines[5])
+        assert re.fullmatch(re.escape(f"{config}: probe FAILED (") + r"\d+ ms\)", lines[6])
+        with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
+            assert keys(client, auth_bucket) == {}
+
+    def test_unreachable_endpoint_fails_fast(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Nothing listening: one FAILED line naming the connection, within seconds; exit 1."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        endpoint = f"http://127.0.0.1:{find_free_port()}"
+        config = s3_yaml(tmp_path, endpoint, S3_ACCESS_KEY)
+        uri = "s3://nowhere-bucket/probes"
+        started = time.monotonic()
+        result = invoke(runner, "validate", "--env", config, "--probe", uri)
+        elapsed = time.monotonic() - started
+        assert result.exit_code == 1
+        assert elapsed < 20, f"the probe took {elapsed:.1f} s"
+        lines = result.stdout.splitlines()
+        assert len(lines) == 4, result.stdout
+        assert re.fullmatch(
+            STEP_FAILED.format(
+                step="write",
+                detail=re.escape("cannot connect to the endpoint; is the URL right and the server up? (")
+                + ".*"
+                + re.escape(endpoint)
+                + r".*\)",
+            ),
+            lines[2],
+        ), lines[2]
+        assert re.fullmatch(re.escape(f"{config}: probe FAILED (") + r"\d+ ms\)", lines[3])
+        assert S3_SECRET_KEY not in lines[2]
+
+
+class TestProbeAzure:
+    def test_probe_azurite(
+        self, runner: CliRunner, tmp_path: Path, azurite: AzuriteInfo, azure_container: str
+    ) -> None:
+        """account_name/account_key/account_host against Azurite: every step passes, nothing is left."""
+        from azure.storage.blob import BlobServiceClient
+
+        config = tmp_path / "azure.yaml"
+        config.write_text(
+            "azure:\n"
+            f"  account_name: {azurite.account_name}\n"
+            f"  account_key: {azurite.account_key}\n"
+            f"  account_host: {azurite.blob_endpoint}\n",
+            encoding="utf-8",
+        )
+        uri = f"abfs://{azure_container}/probes"
+        result = invoke(runner, "validate", str(config), "--probe", uri)
+        assert_probe_passed(result, str(config), uri)
+        assert azurite.account_key not in result.output
+        with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+            assert list(service.get_container_client(azure_container).list_blobs()) == []
+
+
+# -- cp / ls -------------------------------------------------------------------------------------
+
+
+def make_tree(root: Path) -> Path:
+    """A small folder: a.txt (6 bytes) and sub/b.txt (7 bytes)."""
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"hello\n")
+    (root / "sub" / "b.txt").write_bytes(b"world!\n")
+    return root
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under root, by relative path, with its content."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class TestCpLsS3:
+    @pytest.fixture
+    def config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> str:
+        """PERSIST_CONFIG names the moto config; the secret comes from the environment."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        path = s3_yaml(tmp_path, s3_endpoint, S3_ACCESS_KEY)
+        monkeypatch.setenv("PERSIST_CONFIG", path)
+        return path
+
+    def test_folder_round_trip(
+        self, runner: CliRunner, tmp_path: Path, config: str, s3_endpoint: str, s3_bucket: str
+    ) -> None:
+        """cp -r uploads a folder and downloads it back, byte for byte, with a summary each way."""
+        src = make_tree(tmp_path / "src")
+        uri = f"s3://{s3_bucket}/data"
+        up = invoke(runner, "cp", "-r", str(src), uri)
+        assert up.exit_code == 0, up.output
+        assert up.stdout == ""
+        assert up.stderr.startswith(f"copied 2 files (13 B) to {uri} in ")
+        with s3_client(s3_endpoint) as client:
+            assert keys(client, s3_bucket) == {"data/a.txt": 6, "data/sub/b.txt": 7}
+        back = tmp_path / "back"
+        down = invoke(runner, "cp", "-r", "--json", uri, str(back))
+        assert down.exit_code == 0, down.output
+        summary = json.loads(down.stdout)
+        assert (summary["files"], summary["bytes"]) == (2, 13)
+        assert down.stderr == ""
+        assert tree(back) == tree(src)
+
+    def test_file_round_trip(
+        self, runner: CliRunner, tmp_path: Path, config: str, s3_endpoint: str, s3_bucket: str
+    ) -> None:
+        """cp uploads one file and downloads it back; --quiet prints nothing."""
+        src = make_tree(tmp_path / "src") / "a.txt"
+        uri = f"s3://{s3_bucket}/one/a.txt"
+        up = invoke(runner, "cp", "--config", config, str(src), uri)
+        assert up.exit_code == 0, up.output
+        assert up.stderr.startswith(f"copied 1 file (6 B) to {uri} in ")
+        with s3_client(s3_endpoint) as client:
+            assert keys(client, s3_bucket) == {"one/a.txt": 6}
+        out = tmp_path / "out.txt"
+        down = invoke(runner, "cp", "-q", uri, str(out))
+        assert down.exit_code == 0, down.output
+        assert down.output == ""
+        assert out.read_bytes() == b"hello\n"
+
+    def test_ls_long(self, runner: CliRunner, tmp_path: Path, config: str, s3_bucket: str) -> None:
+        """ls -l lists the uploaded objects with their sizes, and the folder."""
+        src = make_tree(tmp_path / "src")
+        uri = f"s3://{s3_bucket}/data"
+        assert invoke(runner, "cp", "-r", "-q", str(src), uri).exit_code == 0
+        result = invoke(runner, "ls", "-l", uri)
+        assert result.exit_code == 0, result.output
+        first, second = result.stdout.splitlines()
+        assert re.fullmatch(r"- +6  .+  " + re.escape(f"{uri}/a.txt"), first), first
+        assert re.fullmatch(r"d +0  .+  " + re.escape(f"{uri}/sub"), second), second
+        listing = invoke(runner, "ls", "--json", f"{uri}/sub")
+        assert listing.exit_code == 0
+        rows = json.loads(listing.stdout)
+        assert [(r["name"], r["type"], r["size"]) for r in rows] == [(f"{uri}/sub/b.txt", "file", 7)]
+
+    def test_download_missing(self, runner: CliRunner, tmp_path: Path, config: str, s3_bucket: str) -> None:
+        """A missing remote source is one error line; the destination is not created."""
+        out = tmp_path / "out.txt"
+        result = invoke(runner, "cp", f"s3://{s3_bucket}/missing.txt", str(out))
+        assert result.exit_code == 1
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith("persist: error: ")
+        assert "does not exist" in result.stderr
+        assert not out.exists()
+
+    def test_wrong_secret(
+        self,
+        runner: CliRunner,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        auth_moto: AuthMoto,
+        auth_bucket: str,
+    ) -> None:
+        """cp and ls with a wrong secret: one error line with the backend's reason, secret hidden."""
+        wrong = f"wrong-secret-{uuid.uuid4().hex}"
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", wrong)
+        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.key_id)
+        src = make_tree(tmp_path / "src") / "a.txt"
+        uri = f"s3://{auth_bucket}/x/a.txt"
+        for args in (["cp", "--config", config, str(src), uri], ["ls", "--config", config, uri]):
+            result = invoke(runner, *args)
+            assert result.exit_code == 1, result.output
+            assert result.stdout == ""
+            assert len(result.stderr.splitlines()) == 1, result.stderr
+            assert result.stderr.startswith("persist: error: ")
+            assert "SignatureDoesNotMatch" in result.stderr
+            assert wrong not in result.output

@@ -1,0 +1,819 @@
+"""The ``persist`` command, run in-process with click's CliRunner (no storage server needed).
+
+Every test asserts the exit status and the exact text the command prints: 0 when all is well,
+1 for problems (one line each, never a traceback), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from persist._fs import clear_filesystem_cache
+from persist.cli import cli
+from tests.integration.servers import find_free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "schemas"
+EXAMPLES = sorted((ROOT / "config-examples").glob("*.yaml"))
+COMMANDS = ("cp", "ls", "options", "schema", "show", "validate")
+
+SECRET = f"canary-{uuid.uuid4().hex}"
+"""A secret value unique to this run: it must never appear in anything the command prints."""
+
+ENV_SECRET = f"env-canary-{uuid.uuid4().hex}"
+"""A second unique secret, supplied through the environment."""
+
+GOOD = "s3:\n  endpoint: http://127.0.0.1:9000\n  addressing_style: path\n  retries: 2\n"
+BAD = (
+    "s3:\n"
+    "  endpoit: http://127.0.0.1:9000\n"
+    "  retries: -1\n"
+    "  addressing_style: dns\n"
+    "azure:\n"
+    "  account_host: not a host\n"
+)
+BAD_LINES = [
+    "s3.addressing_style: Input should be 'auto', 'virtual' or 'path'",
+    "s3.retries: Input should be greater than or equal to 0",
+    "s3.endpoit: unknown key; did you mean 'endpoint'?",
+    "azure.account_host: must be a host name such as myaccount.blob.core.windows.net, "
+    "or an http(s)://host:port[/account] URL",
+]
+"""What ``validate`` says about BAD, after ``FILE: ``, in the order it prints them."""
+
+WITH_SECRET = (
+    "s3:\n"
+    "  endpoint: http://127.0.0.1:9000\n"
+    "  access_key_id: AKEXAMPLE\n"
+    f"  secret_access_key: {SECRET}\n"
+    "azure:\n"
+    "  account_name: myaccount\n"
+    f"  account_key: {SECRET}\n"
+)
+DEPRECATED = "s3:\n  adressing_style: path\n"
+LEGACY = (
+    "admin:\n  endpoint: dns:///flyte.example.com\nstorage:\n  connection:\n    endpoint: http://minio:9000\n"
+)
+
+INLINE_SECRET_NOTE = (
+    "s3.secret_access_key: secret written in the file; set PERSIST_S3__SECRET_ACCESS_KEY "
+    "or put it in a file in the PERSIST_SECRETS_DIR directory"
+)
+DEPRECATED_NOTE = "s3.adressing_style: deprecated spelling; write addressing_style"
+LEGACY_NOTE = (
+    "storage.connection: flytekit's legacy layout; persist's own layout is "
+    "s3: {endpoint: ..., access_key_id: ...}"
+)
+
+PROBE_STEP = r"  {step:<7} ok     +\d+ ms  {detail}"
+SUMMARY = r"copied {files} \({size}\) to {dst} in \d+\.\d\d s \(.+/s\)\n"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A CliRunner; it shares os.environ, so monkeypatch.setenv reaches the command."""
+    return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_filesystems() -> Iterator[None]:
+    """Filesystems are cached per config process-wide; no test sees another test's."""
+    clear_filesystem_cache()
+    yield
+    clear_filesystem_cache()
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    """Write a config file under tmp_path and return its path as the CLI receives it."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    """Run ``persist ARGS``; exceptions are reported by the command, never by the runner."""
+    result = runner.invoke(cli, list(args), prog_name="persist", catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result
+
+
+def make_tree(root: Path) -> Path:
+    """A small folder: a.txt (6 bytes) and sub/b.txt (7 bytes)."""
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"hello\n")
+    (root / "sub" / "b.txt").write_bytes(b"world!\n")
+    return root
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under root, by relative path, with its content."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class TestValidate:
+    def test_valid_file(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A valid file gives one `FILE: OK` line and exit 0."""
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", path)
+        assert result.exit_code == 0
+        assert result.stdout == f"{path}: OK\n"
+        assert result.stderr == ""
+
+    def test_every_problem_is_listed(self, runner: CliRunner, tmp_path: Path) -> None:
+        """Every problem is printed as FILE: dotted.field: message, not only the first; exit 1."""
+        path = write(tmp_path, "bad.yaml", BAD)
+        result = invoke(runner, "validate", path)
+        assert result.exit_code == 1
+        assert result.stdout.splitlines() == [f"{path}: {line}" for line in BAD_LINES]
+        assert result.stderr == ""
+
+    def test_several_files(self, runner: CliRunner, tmp_path: Path) -> None:
+        """Each file is reported in order; one bad file makes the exit status 1."""
+        good = write(tmp_path, "good.yaml", GOOD)
+        bad = write(tmp_path, "bad.yaml", BAD)
+        other = write(tmp_path, "other.yaml", "generic:\n  max_concurrency: 4\n")
+        result = invoke(runner, "validate", good, bad, other)
+        assert result.exit_code == 1
+        assert result.stdout.splitlines() == [
+            f"{good}: OK",
+            *(f"{bad}: {line}" for line in BAD_LINES),
+            f"{other}: OK",
+        ]
+
+    def test_all_files_valid(self, runner: CliRunner, tmp_path: Path) -> None:
+        """Several valid files exit 0 with one OK line each."""
+        paths = [write(tmp_path, f"f{i}.yaml", GOOD) for i in range(3)]
+        result = invoke(runner, "validate", *paths)
+        assert result.exit_code == 0
+        assert result.stdout == "".join(f"{p}: OK\n" for p in paths)
+
+    def test_missing_file(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A missing file is a problem naming the file, not a traceback."""
+        path = str(tmp_path / "missing.yaml")
+        result = invoke(runner, "validate", path)
+        assert result.exit_code == 1
+        assert result.stdout == f"{path}: cannot read the file: No such file or directory\n"
+        assert "Traceback" not in result.output
+
+    def test_malformed_yaml(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A YAML syntax error names the line and column."""
+        path = write(tmp_path, "broken.yaml", "s3: [1,\n")
+        result = invoke(runner, "validate", path)
+        assert result.exit_code == 1
+        assert result.stdout == (
+            f"{path}: line 2, column 1: not valid YAML: expected the node content, but found '<stream end>'\n"
+        )
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            pytest.param([], "Error: Missing argument 'FILE...'.", id="no-file"),
+            pytest.param(["--bogus", "x.yaml"], "Error: No such option '--bogus'.", id="unknown-option"),
+            pytest.param(["--probe"], "Error: Option '--probe' requires an argument.", id="probe-no-uri"),
+        ],
+    )
+    def test_usage_errors(self, runner: CliRunner, args: list[str], message: str) -> None:
+        """Usage errors exit 2 with click's message."""
+        result = invoke(runner, "validate", *args)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines()[-1] == message
+
+    @pytest.mark.parametrize(
+        ("text", "note"),
+        [
+            pytest.param(WITH_SECRET, INLINE_SECRET_NOTE, id="inline-secret"),
+            pytest.param(DEPRECATED, DEPRECATED_NOTE, id="deprecated-key"),
+            pytest.param(LEGACY, LEGACY_NOTE, id="flytekit-layout"),
+        ],
+    )
+    def test_warnings_without_strict(self, runner: CliRunner, tmp_path: Path, text: str, note: str) -> None:
+        """Inline secrets, deprecated keys and the legacy layout are warnings on stderr; exit 0."""
+        path = write(tmp_path, "f.yaml", text)
+        result = invoke(runner, "validate", path)
+        assert result.exit_code == 0
+        assert result.stdout == f"{path}: OK\n"
+        assert f"warning: {path}: {note}" in result.stderr.splitlines()
+
+    @pytest.mark.parametrize(
+        ("text", "note"),
+        [
+            pytest.param(WITH_SECRET, INLINE_SECRET_NOTE, id="inline-secret"),
+            pytest.param(DEPRECATED, DEPRECATED_NOTE, id="deprecated-key"),
+            pytest.param(LEGACY, LEGACY_NOTE, id="flytekit-layout"),
+        ],
+    )
+    def test_strict_fails(self, runner: CliRunner, tmp_path: Path, text: str, note: str) -> None:
+        """With --strict the same findings are problems; exit 1."""
+        path = write(tmp_path, "f.yaml", text)
+        result = invoke(runner, "validate", "--strict", path)
+        assert result.exit_code == 1
+        assert f"{path}: {note}" in result.stdout.splitlines()
+        assert f"{path}: OK" not in result.stdout
+        assert result.stderr == ""
+
+    def test_strict_lists_every_inline_secret(self, runner: CliRunner, tmp_path: Path) -> None:
+        """Each secret written in the file gets its own line."""
+        path = write(tmp_path, "f.yaml", WITH_SECRET)
+        result = invoke(runner, "validate", "--strict", path)
+        assert result.exit_code == 1
+        assert result.stdout.splitlines() == [
+            f"{path}: {INLINE_SECRET_NOTE}",
+            f"{path}: azure.account_key: secret written in the file; set PERSIST_AZURE__ACCOUNT_KEY "
+            "or put it in a file in the PERSIST_SECRETS_DIR directory",
+        ]
+
+    def test_strict_passes_clean_file(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A clean file passes --strict."""
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", "--strict", path)
+        assert result.exit_code == 0
+        assert result.stdout == f"{path}: OK\n"
+        assert result.stderr == ""
+
+    def test_env_is_ignored_without_flag(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without --env only the file is checked."""
+        monkeypatch.setenv("FLYTE_AWS_RETRIES", "many")
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", path)
+        assert result.exit_code == 0
+        assert result.stdout == f"{path}: OK\n"
+
+    def test_env_problem_names_variable(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--env applies FLYTE_* variables; a bad one is reported under the variable's name."""
+        monkeypatch.setenv("FLYTE_AWS_RETRIES", "many")
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", "--env", path)
+        assert result.exit_code == 1
+        assert result.stdout == (
+            "FLYTE_AWS_RETRIES: s3.retries: Input should be a valid integer, "
+            "unable to parse string as an integer\n"
+        )
+
+    def test_env_unknown_persist_variable(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A misspelt PERSIST_* variable is an error naming it."""
+        monkeypatch.setenv("PERSIST_S3__ENDPOIT", "http://127.0.0.1:9000")
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", "--env", path)
+        assert result.exit_code == 1
+        assert result.stdout == "PERSIST_S3__ENDPOIT: s3.endpoit: unknown key; did you mean 'endpoint'?\n"
+
+    def test_env_and_file_problems_together(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Problems from the environment and from the file are all listed."""
+        monkeypatch.setenv("PERSIST_GCS__REQUESTER_PAYS", "perhaps")
+        path = write(tmp_path, "bad.yaml", "s3:\n  retries: -1\n")
+        result = invoke(runner, "validate", "--env", path)
+        assert result.exit_code == 1
+        assert sorted(result.stdout.splitlines()) == sorted(
+            [
+                "PERSIST_GCS__REQUESTER_PAYS: gcs.requester_pays: Input should be a valid boolean, "
+                "unable to interpret input",
+                f"{path}: s3.retries: Input should be greater than or equal to 0",
+            ]
+        )
+
+    def test_env_valid(self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Valid variables on top of a valid file pass."""
+        monkeypatch.setenv("PERSIST_S3__RETRIES", "5")
+        monkeypatch.setenv("FLYTE_AWS_SECRET_ACCESS_KEY", ENV_SECRET)
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", "--env", path)
+        assert result.exit_code == 0
+        assert result.stdout == f"{path}: OK\n"
+
+    @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+    def test_config_examples(self, runner: CliRunner, example: Path) -> None:
+        """Every committed example validates."""
+        result = invoke(runner, "validate", str(example))
+        assert result.exit_code == 0
+        assert result.stdout == f"{example}: OK\n"
+
+
+class TestProbeLocal:
+    def test_probe_local_folder(self, runner: CliRunner, tmp_path: Path) -> None:
+        """--probe reports write/read/list/delete with timings and leaves nothing behind."""
+        path = write(tmp_path, "good.yaml", GOOD)
+        target = tmp_path / "probe"
+        target.mkdir()
+        result = invoke(runner, "validate", path, "--probe", str(target))
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines[:2] == [f"{path}: OK", f"{path}: probe {target}"]
+        name = re.escape(str(target)) + r"/\.persist-probe-[0-9a-f]{12}"
+        assert re.fullmatch(PROBE_STEP.format(step="write", detail=name), lines[2])
+        assert re.fullmatch(PROBE_STEP.format(step="read", detail="42 bytes match"), lines[3])
+        assert re.fullmatch(PROBE_STEP.format(step="list", detail="1 entries"), lines[4])
+        assert re.fullmatch(PROBE_STEP.format(step="delete", detail="removed"), lines[5])
+        assert re.fullmatch(re.escape(f"{path}: probe OK (") + r"\d+ ms\)", lines[6])
+        assert len(lines) == 7
+        assert list(target.iterdir()) == []
+
+    def test_probe_failure(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A failed write is one FAILED line with the reason, then probe FAILED; exit 1."""
+        path = write(tmp_path, "good.yaml", GOOD)
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        result = invoke(runner, "validate", path, "--probe", str(blocker / "sub"))
+        assert result.exit_code == 1
+        lines = result.stdout.splitlines()
+        assert re.fullmatch(r"  write   FAILED +\d+ ms  Not a directory", lines[2])
+        assert re.fullmatch(re.escape(f"{path}: probe FAILED (") + r"\d+ ms\)", lines[3])
+        assert len(lines) == 4
+
+    def test_no_probe_for_invalid_file(self, runner: CliRunner, tmp_path: Path) -> None:
+        """An invalid file is not probed."""
+        path = write(tmp_path, "bad.yaml", BAD)
+        result = invoke(runner, "validate", path, "--probe", str(tmp_path))
+        assert result.exit_code == 1
+        assert result.stdout.splitlines() == [f"{path}: {line}" for line in BAD_LINES]
+
+
+class TestShow:
+    @pytest.fixture
+    def config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+        """A file with secrets, plus a PERSIST_* and a FLYTE_* variable on top of it."""
+        monkeypatch.setenv("PERSIST_S3__REGION", "eu-west-1")
+        monkeypatch.setenv("FLYTE_AWS_RETRIES", "7")
+        monkeypatch.setenv("PERSIST_AZURE__CLIENT_SECRET", ENV_SECRET)
+        monkeypatch.setenv("PERSIST_AZURE__TENANT_ID", "tenant")
+        monkeypatch.setenv("PERSIST_AZURE__CLIENT_ID", "client")
+        return write(tmp_path, "secret.yaml", WITH_SECRET)
+
+    def test_yaml(self, runner: CliRunner, config: str) -> None:
+        """Each value is annotated with its source: default, file path or variable; secrets masked."""
+        result = invoke(runner, "show", "--config", config)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        s3 = lines[lines.index("s3:") : lines.index("gcs:")]
+        assert s3 == [
+            "s3:",
+            f"  endpoint: http://127.0.0.1:9000  # {config}",
+            f"  access_key_id: AKEXAMPLE  # {config}",
+            f"  secret_access_key: '[secure]'  # {config}",
+            "  addressing_style: auto  # default",
+            "  retries: 7  # FLYTE_AWS_RETRIES",
+            "  backoff: 5.0  # default",
+            "  enable_debug: false  # default",
+            "  session_token: null  # default",
+            "  region: eu-west-1  # PERSIST_S3__REGION",
+        ]
+        assert "  gsutil_parallelism: false  # default" in lines
+        assert f"  account_key: '[secure]'  # {config}" in lines
+        assert "  client_secret: '[secure]'  # PERSIST_AZURE__CLIENT_SECRET" in lines
+        assert "  attach_execution_metadata: true  # default" in lines
+        assert [line for line in lines if not line.startswith("  ")] == ["s3:", "gcs:", "azure:", "generic:"]
+        assert SECRET not in result.output
+        assert ENV_SECRET not in result.output
+        assert result.stderr == ""
+
+    def test_json(self, runner: CliRunner, config: str) -> None:
+        """--format json gives {section: {field: {value, source}}}."""
+        result = invoke(runner, "show", "--config", config, "--format", "json")
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.stdout)
+        assert list(shown) == ["s3", "gcs", "azure", "generic"]
+        assert shown["s3"]["endpoint"] == {"value": "http://127.0.0.1:9000", "source": config}
+        assert shown["s3"]["secret_access_key"] == {"value": "[secure]", "source": config}
+        assert shown["s3"]["retries"] == {"value": 7, "source": "FLYTE_AWS_RETRIES"}
+        assert shown["s3"]["region"] == {"value": "eu-west-1", "source": "PERSIST_S3__REGION"}
+        assert shown["s3"]["backoff"] == {"value": 5.0, "source": "default"}
+        assert shown["azure"]["client_secret"] == {
+            "value": "[secure]",
+            "source": "PERSIST_AZURE__CLIENT_SECRET",
+        }
+        assert shown["generic"]["max_concurrency"] == {"value": 16, "source": "default"}
+        assert SECRET not in result.output
+        assert ENV_SECRET not in result.output
+
+    def test_config_from_environment(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without --config the file named by PERSIST_CONFIG is read."""
+        path = write(tmp_path, "good.yaml", GOOD)
+        monkeypatch.setenv("PERSIST_CONFIG", path)
+        result = invoke(runner, "show")
+        assert result.exit_code == 0
+        assert f"  retries: 2  # {path}" in result.stdout.splitlines()
+
+    def test_defaults_only(self, runner: CliRunner) -> None:
+        """With no source at all every value is a default."""
+        result = invoke(runner, "show", "--format", "json")
+        assert result.exit_code == 0
+        sources = {
+            entry["source"] for fields in json.loads(result.stdout).values() for entry in fields.values()
+        }
+        assert sources == {"default"}
+
+    def test_invalid_config(self, runner: CliRunner, tmp_path: Path) -> None:
+        """An invalid config is one `persist: error:` line per problem; exit 1."""
+        path = write(tmp_path, "bad.yaml", BAD)
+        result = invoke(runner, "show", "--config", path)
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [f"persist: error: {path}: {line}" for line in BAD_LINES]
+
+    def test_deprecated_key_warning(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A deprecated key is one `warning:` line on stderr, and its value is shown."""
+        path = write(tmp_path, "old.yaml", DEPRECATED)
+        result = invoke(runner, "show", "--config", path)
+        assert result.exit_code == 0
+        assert f"  addressing_style: path  # {path}" in result.stdout.splitlines()
+        assert (
+            result.stderr == f"warning: {path}: s3.adressing_style is deprecated; spell it addressing_style\n"
+        )
+
+    def test_bad_format(self, runner: CliRunner) -> None:
+        """An unknown format is a usage error."""
+        result = invoke(runner, "show", "--format", "toml")
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[-1] == (
+            "Error: Invalid value for '--format': 'toml' is not one of 'yaml', 'json'."
+        )
+
+
+class TestOptions:
+    def test_s3_masked(self, runner: CliRunner, tmp_path: Path) -> None:
+        """The s3 options as JSON, with the secret masked."""
+        path = write(tmp_path, "secret.yaml", WITH_SECRET)
+        result = invoke(runner, "options", "s3", "--config", path)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {
+            "cache_regions": True,
+            "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"},
+            "key": "AKEXAMPLE",
+            "secret": "[secure]",
+        }
+        assert SECRET not in result.output
+
+    def test_abfs_masked(self, runner: CliRunner, tmp_path: Path) -> None:
+        """The abfs options as JSON, with the account key masked."""
+        path = write(tmp_path, "secret.yaml", WITH_SECRET)
+        result = invoke(runner, "options", "abfs", "--config", path)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {
+            "account_name": "myaccount",
+            "account_key": "[secure]",
+            "anon": False,
+        }
+        assert SECRET not in result.output
+
+    def test_secret_from_environment_masked(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A secret from a variable is masked like one from a file."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", ENV_SECRET)
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "options", "s3", "--config", path)
+        assert result.exit_code == 0
+        assert json.loads(result.stdout)["secret"] == "[secure]"
+        assert ENV_SECRET not in result.output
+
+    @pytest.mark.parametrize(("protocol", "key"), [("s3", "secret"), ("abfs", "account_key")])
+    def test_reveal(self, runner: CliRunner, tmp_path: Path, protocol: str, key: str) -> None:
+        """--reveal prints the secrets, ready to paste as storage_options."""
+        path = write(tmp_path, "secret.yaml", WITH_SECRET)
+        result = invoke(runner, "options", protocol, "--config", path, "--reveal")
+        assert result.exit_code == 0
+        assert json.loads(result.stdout)[key] == SECRET
+
+    def test_file(self, runner: CliRunner) -> None:
+        """The local filesystem's options."""
+        result = invoke(runner, "options", "file")
+        assert result.exit_code == 0
+        assert json.loads(result.stdout) == {"auto_mkdir": True}
+
+    def test_missing_protocol(self, runner: CliRunner) -> None:
+        """PROTOCOL is required."""
+        result = invoke(runner, "options")
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[-1] == "Error: Missing argument 'PROTOCOL'."
+
+
+class TestSchema:
+    def test_out_equals_committed(self, runner: CliRunner, tmp_path: Path) -> None:
+        """`persist schema --out DIR` writes exactly the committed schemas/ files."""
+        out = tmp_path / "schemas"
+        result = invoke(runner, "schema", "--out", str(out))
+        assert result.exit_code == 0
+        committed = sorted(p.name for p in SCHEMAS.glob("*.json"))
+        assert sorted(p.name for p in out.iterdir()) == committed
+        assert result.stdout.splitlines() == [str(out / name) for name in committed]
+        for name in committed:
+            assert (out / name).read_bytes() == (SCHEMAS / name).read_bytes(), (
+                f"schemas/{name} is stale; run `persist schema --out schemas`"
+            )
+
+    def test_print(self, runner: CliRunner) -> None:
+        """Without --out the schema is printed, byte for byte as committed."""
+        result = invoke(runner, "schema")
+        assert result.exit_code == 0
+        committed = "".join(p.read_text(encoding="utf-8") for p in sorted(SCHEMAS.glob("*.json")))
+        assert result.stdout == committed
+        assert json.loads(result.stdout)["title"] == "persist config file"
+
+    def test_unwritable_out(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A directory that cannot be created is one error line, not a traceback."""
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        result = invoke(runner, "schema", "--out", str(blocker / "schemas"))
+        assert result.exit_code == 1
+        assert (
+            result.stderr
+            == f"persist: error: cannot write the schemas to {blocker / 'schemas'}: Not a directory\n"
+        )
+
+
+class TestCp:
+    def test_file(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A local file copy: exit 0, the content, nothing on stdout and a summary on stderr."""
+        make_tree(tmp_path / "src")
+        dst = tmp_path / "copy.txt"
+        result = invoke(runner, "cp", str(tmp_path / "src" / "a.txt"), str(dst))
+        assert result.exit_code == 0, result.output
+        assert dst.read_bytes() == b"hello\n"
+        assert result.stdout == ""
+        assert re.fullmatch(
+            SUMMARY.format(files="1 file", size="6 B", dst=re.escape(str(dst))), result.stderr
+        )
+
+    def test_file_into_folder(self, runner: CliRunner, tmp_path: Path) -> None:
+        """Copying a file into an existing folder keeps its name."""
+        make_tree(tmp_path / "src")
+        (tmp_path / "dst").mkdir()
+        result = invoke(runner, "cp", str(tmp_path / "src" / "a.txt"), str(tmp_path / "dst"))
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "dst" / "a.txt").read_bytes() == b"hello\n"
+        assert str(tmp_path / "dst" / "a.txt") in result.stderr
+
+    def test_folder(self, runner: CliRunner, tmp_path: Path) -> None:
+        """-r copies a folder and everything under it."""
+        src = make_tree(tmp_path / "src")
+        dst = tmp_path / "dst"
+        result = invoke(runner, "cp", "-r", str(src), str(dst))
+        assert result.exit_code == 0, result.output
+        assert tree(dst) == tree(src)
+        assert result.stdout == ""
+        assert re.fullmatch(
+            SUMMARY.format(files="2 files", size="13 B", dst=re.escape(str(dst))), result.stderr
+        )
+
+    def test_json(self, runner: CliRunner, tmp_path: Path) -> None:
+        """--json prints one JSON summary on stdout and nothing on stderr."""
+        src = make_tree(tmp_path / "src")
+        dst = tmp_path / "dst"
+        result = invoke(runner, "cp", "-r", "--json", str(src), str(dst))
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ""
+        assert len(result.stdout.splitlines()) == 1
+        summary = json.loads(result.stdout)
+        assert summary["files"] == 2
+        assert summary["bytes"] == 13
+        assert summary["src"] == str(src)
+        assert summary["dst"] == str(dst)
+        assert isinstance(summary["seconds"], float)
+        assert tree(dst) == tree(src)
+
+    @pytest.mark.parametrize("flag", ["--quiet", "-q"])
+    def test_quiet(self, runner: CliRunner, tmp_path: Path, flag: str) -> None:
+        """--quiet prints nothing at all."""
+        src = make_tree(tmp_path / "src")
+        result = invoke(runner, "cp", "-r", flag, str(src), str(tmp_path / "dst"))
+        assert result.exit_code == 0
+        assert result.output == ""
+        assert tree(tmp_path / "dst") == tree(src)
+
+    def test_folder_needs_recursive(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A folder without -r is a usage error; nothing is copied."""
+        src = make_tree(tmp_path / "src")
+        result = invoke(runner, "cp", str(src), str(tmp_path / "dst"))
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[-1] == f"Error: {src} is a folder; use -r to copy it"
+        assert not (tmp_path / "dst").exists()
+
+    def test_remote_to_remote(self, runner: CliRunner) -> None:
+        """Two remote locations are a usage error."""
+        result = invoke(runner, "cp", "s3://a/b", "gs://c/d")
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[-1] == (
+            "Error: copying between two remote locations is not supported; download first"
+        )
+
+    def test_missing_source(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A missing source is a single `persist: error:` line, exit 1, no traceback."""
+        missing = tmp_path / "nonexistent"
+        dst = tmp_path / "x"
+        result = invoke(runner, "cp", str(missing), str(dst))
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == f"persist: error: {missing} does not exist; nothing was uploaded to {dst}\n"
+        assert "Traceback" not in result.output
+        assert not dst.exists()
+
+    def test_debug_shows_chain(self, runner: CliRunner, tmp_path: Path) -> None:
+        """--debug adds the traceback before the same error line."""
+        missing = tmp_path / "nonexistent"
+        dst = tmp_path / "x"
+        result = invoke(runner, "--debug", "cp", str(missing), str(dst))
+        assert result.exit_code == 1
+        assert "Traceback (most recent call last)" in result.stderr
+        assert "persist.errors.DataNotFoundError" in result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"persist: error: {missing} does not exist; nothing was uploaded to {dst}"
+        )
+
+    def test_unknown_protocol(self, runner: CliRunner, tmp_path: Path) -> None:
+        """An unknown protocol is one error line."""
+        result = invoke(runner, "cp", "nosuch://bucket/key", str(tmp_path / "x"))
+        assert result.exit_code == 1
+        dst = tmp_path / "x"
+        assert result.stderr == (
+            f"persist: error: download nosuch://bucket/key -> {dst} failed; {dst} left unchanged "
+            "(cannot open nosuch:// paths: Protocol not known: nosuch)\n"
+        )
+
+
+class TestLs:
+    def test_plain(self, runner: CliRunner, tmp_path: Path) -> None:
+        """One name per line, sorted."""
+        src = make_tree(tmp_path / "src")
+        result = invoke(runner, "ls", str(src))
+        assert result.exit_code == 0
+        assert result.stdout.splitlines() == [str(src / "a.txt"), str(src / "sub")]
+        assert result.stderr == ""
+
+    def test_long(self, runner: CliRunner, tmp_path: Path) -> None:
+        """-l shows type, size and modification time."""
+        src = make_tree(tmp_path / "src")
+        result = invoke(runner, "ls", "-l", str(src))
+        assert result.exit_code == 0
+        first, second = result.stdout.splitlines()
+        assert re.fullmatch(r"- +6  \S+ +" + re.escape(str(src / "a.txt")), first)
+        assert re.fullmatch(r"d +\d+  \S+ +" + re.escape(str(src / "sub")), second)
+
+    def test_json(self, runner: CliRunner, tmp_path: Path) -> None:
+        """--json prints a list of {name, type, size, modified}."""
+        src = make_tree(tmp_path / "src")
+        result = invoke(runner, "ls", "--json", str(src))
+        assert result.exit_code == 0
+        rows = json.loads(result.stdout)
+        assert [(r["name"], r["type"]) for r in rows] == [
+            (str(src / "a.txt"), "file"),
+            (str(src / "sub"), "directory"),
+        ]
+        assert rows[0]["size"] == 6
+        assert all(set(r) == {"name", "type", "size", "modified"} for r in rows)
+
+    def test_missing(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A missing path is one error line; exit 1."""
+        missing = tmp_path / "nope"
+        result = invoke(runner, "ls", str(missing))
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == f"persist: error: {missing} does not exist\n"
+
+
+class TestSubprocess:
+    def test_python_m_persist_validate(self) -> None:
+        """`python -m persist validate` works as a real process."""
+        example = ROOT / "config-examples" / "local.yaml"
+        proc = subprocess.run(
+            [sys.executable, "-m", "persist", "validate", str(example)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"{example}: OK\n"
+        assert proc.stderr == ""
+
+    def test_help_lists_commands(self) -> None:
+        """`persist --help` lists the six commands."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "persist", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 0
+        listed = re.findall(r"^  (\w+) ", proc.stdout.split("Commands:")[1], flags=re.MULTILINE)
+        assert sorted(listed) == sorted(COMMANDS)
+
+
+class TestSecretsNeverShown:
+    """A unique secret in a file and in the environment never appears in any output."""
+
+    @pytest.fixture
+    def dead_endpoint(self) -> str:
+        """An endpoint with nothing listening: requests fail at once, after the secret was used."""
+        return f"http://127.0.0.1:{find_free_port()}"
+
+    @pytest.fixture
+    def config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dead_endpoint: str) -> str:
+        """A file holding SECRET, with ENV_SECRET set as two variables on top."""
+        monkeypatch.setenv("PERSIST_AZURE__ACCOUNT_KEY", ENV_SECRET)
+        monkeypatch.setenv("FLYTE_AZURE_CLIENT_SECRET", ENV_SECRET)
+        monkeypatch.setenv("FLYTE_AZURE_TENANT_ID", "tenant")
+        monkeypatch.setenv("FLYTE_AZURE_CLIENT_ID", "client")
+        text = WITH_SECRET.replace("http://127.0.0.1:9000", f"{dead_endpoint}\n  retries: 0")
+        return write(tmp_path, "secret.yaml", text)
+
+    def commands(self, config: str, tmp_path: Path) -> list[list[str]]:
+        """Every command that handles the secrets, ending in successes and in errors."""
+        return [
+            ["validate", config],
+            ["validate", "--strict", config],
+            ["validate", "--env", config],
+            ["validate", "--env", "--strict", config],
+            ["show", "--config", config],
+            ["show", "--config", config, "--format", "json"],
+            ["options", "s3", "--config", config],
+            ["options", "abfs", "--config", config],
+            ["options", "az", "--config", config],
+            ["ls", "s3://bucket/prefix", "--config", config],
+            ["--debug", "ls", "s3://bucket/prefix", "--config", config],
+            ["cp", str(tmp_path / "secret.yaml"), "s3://bucket/prefix/x", "--config", config],
+            ["cp", "s3://bucket/prefix/x", str(tmp_path / "x"), "--config", config],
+            ["validate", config, "--probe", "s3://bucket/prefix"],
+        ]
+
+    def test_never_printed(self, runner: CliRunner, tmp_path: Path, config: str) -> None:
+        """validate, --strict, show, options without --reveal and error output hide the secrets."""
+        for args in self.commands(config, tmp_path):
+            result = invoke(runner, *args)
+            assert result.exit_code in (0, 1), (args, result.output)
+            assert SECRET not in result.output, args
+            assert ENV_SECRET not in result.output, args
+            if args[0] != "--debug":
+                assert "Traceback" not in result.output, args
+
+    def test_errors_are_single_lines(self, runner: CliRunner, tmp_path: Path, config: str) -> None:
+        """Failed remote commands print one `persist: error:` line each."""
+        for args in (
+            ["ls", "s3://bucket/prefix", "--config", config],
+            ["cp", str(tmp_path / "secret.yaml"), "s3://bucket/prefix/x", "--config", config],
+        ):
+            result = invoke(runner, *args)
+            assert result.exit_code == 1, result.output
+            assert result.stdout == ""
+            assert len(result.stderr.splitlines()) == 1, result.stderr
+            assert result.stderr.startswith("persist: error: "), result.stderr
+
+    def test_probe_failure_hides_secret(self, runner: CliRunner, config: str) -> None:
+        """A probe that fails with the secret in use reports the step, not the secret."""
+        result = invoke(runner, "validate", "--env", config, "--probe", "s3://bucket/prefix")
+        assert result.exit_code == 1
+        assert re.search(r"^  write   FAILED +\d+ ms  cannot connect to the endpoint", result.stdout, re.M)
+        assert SECRET not in result.output
+        assert ENV_SECRET not in result.output
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param(f"s3:\n  secret_access_key: *{SECRET}\n", id="yaml-alias"),
+            pytest.param(f"s3:\n  secret_access_key: !{SECRET} x\n", id="yaml-tag"),
+            pytest.param(f"s3:\n  secret_access_key: [{SECRET}]\n", id="wrong-type"),
+            pytest.param(f"s3:\n  secret_acces_key: {SECRET}\n", id="misspelt-key"),
+            pytest.param(f"storage:\n  connection:\n    secret-key: [{SECRET}]\n", id="flytekit-wrong-type"),
+        ],
+    )
+    def test_invalid_secret_values(self, runner: CliRunner, tmp_path: Path, text: str) -> None:
+        """Problems with a secret's value name the field, never the value."""
+        path = write(tmp_path, "bad.yaml", text)
+        for args in (["validate", path], ["validate", "--strict", path], ["show", "--config", path]):
+            result = invoke(runner, *args)
+            assert result.exit_code == 1, (args, result.output)
+            assert SECRET not in result.output, (args, result.output)
+
+    def test_misspelt_secret_variable(
+        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A misspelt secret variable is named, its value is not shown."""
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCES_KEY", ENV_SECRET)
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", "--env", path)
+        assert result.exit_code == 1
+        assert result.stdout == (
+            "PERSIST_S3__SECRET_ACCES_KEY: s3.secret_acces_key: unknown key; "
+            "did you mean 'secret_access_key'?\n"
+        )
