@@ -135,7 +135,8 @@ class S3Config(BaseModel):
 
     retries: int = Field(default=3, ge=0)
     """Retries after the first attempt for throttling and connection resets (2 means at most
-    3 attempts). Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
+    3 attempts); also used for Azure through the obstore engine.
+    Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
 
     backoff: Annotated[Seconds, AfterValidator(_nonnegative)] = timedelta(seconds=5)
     """Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601.

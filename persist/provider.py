@@ -170,9 +170,11 @@ class FileAccessProvider:
         per call and persist retries throttling and resets with the configured backoff.
         """
         cfg = self._data_config
+        configured = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
+        # adlfs and gcsfs retry inside their SDKs; persist adds none on top of them.
         retry = RetryPolicy(retries=0, backoff=0.0)
         if protocol in S3_PROTOCOLS:
-            retry = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
+            retry = configured
             if cfg.s3.enable_debug:
                 import logging
 
@@ -191,10 +193,8 @@ class FileAccessProvider:
 
             store_args = obstore_setup_args(protocol, cfg, anonymous=anonymous)
             store_args["retry_config"] = {**store_args["retry_config"], "max_retries": 0}
-            if protocol in S3_PROTOCOLS:
-                retry = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
             return ObstoreTransfer(
-                retry=retry,
+                retry=configured,
                 store_args=store_args,
                 chunk_size=cfg.generic.write_chunk_size_bytes,
                 **common,

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 
-from persist import AzureBlobStorageConfig, DataConfig, FileAccessProvider, GenericPersistenceConfig
+from persist import (
+    AzureBlobStorageConfig,
+    DataConfig,
+    FileAccessProvider,
+    GenericPersistenceConfig,
+    S3Config,
+    UploadError,
+)
+from persist._fs import clear_filesystem_cache
 from tests.integration.contract import METADATA, RemoteContract
+from tests.integration.faultproxy import FaultProxy
 from tests.integration.servers import AzuriteInfo
 
 
@@ -59,3 +71,50 @@ class TestAzureConnectionString(AzureContract):
                 account_name=azurite.account_name, connection_string=azurite.connection_string
             )
         )
+
+
+class TestAzureFaults:
+    """Throttling between obstore and Azurite: persist's retry budget applies to Azure too."""
+
+    def provider(
+        self, tmp_path: Path, azurite: AzuriteInfo, proxy: FaultProxy, retries: int
+    ) -> FileAccessProvider:
+        config = DataConfig(
+            azure=AzureBlobStorageConfig(
+                account_name=azurite.account_name,
+                account_key=azurite.account_key,
+                account_host=f"{proxy.url}/{azurite.account_name}",
+            ),
+            s3=S3Config(retries=retries, backoff=timedelta(milliseconds=10)),
+            generic=GenericPersistenceConfig(engine="obstore"),
+        )
+        return FileAccessProvider(tmp_path / "sb", "abfs://unused/raw/", config)
+
+    @pytest.mark.parametrize(("faults", "retries", "succeeds"), [(2, 2, True), (2, 1, False)])
+    def test_throttled_upload_is_retried_within_budget(
+        self,
+        azurite: AzuriteInfo,
+        azure_container: str,
+        tmp_path: Path,
+        faults: int,
+        retries: int,
+        succeeds: bool,
+    ) -> None:
+        """Two 503s: retries=2 gets the file through on the third PUT; retries=1 fails after two."""
+        src = tmp_path / "f.bin"
+        src.write_bytes(b"azure payload")
+        uri = f"abfs://{azure_container}/f.bin"
+        with FaultProxy(azurite.blob_endpoint.rsplit("/", 1)[0]) as proxy:
+            provider = self.provider(tmp_path, azurite, proxy, retries)
+            proxy.reset(faults, "slowdown", methods={"PUT"})
+            if succeeds:
+                provider.put_data(str(src), uri)
+                assert proxy.requests_seen["PUT"] == faults + 1
+                out = tmp_path / "out.bin"
+                provider.get_data(uri, str(out))
+                assert out.read_bytes() == b"azure payload"
+            else:
+                with pytest.raises(UploadError, match=rf"upload {src} -> {uri} failed"):
+                    provider.put_data(str(src), uri)
+                assert proxy.requests_seen["PUT"] == retries + 1
+        clear_filesystem_cache()
