@@ -77,9 +77,14 @@ def _instantiate(protocol: str, options: dict[str, Any], tune: dict[str, Any]) -
 
 
 def clear_filesystem_cache() -> None:
-    """Forget every filesystem built so far (tests, or after rotating credentials)."""
+    """Forget every filesystem and obstore store built so far (tests, or after rotating keys)."""
     with _FS_LOCK:
         _FS_CACHE.clear()
+    import sys
+
+    obstore_engine = sys.modules.get("persist._obstore")
+    if obstore_engine is not None:
+        obstore_engine.clear_store_cache()
 
 
 # --- the I/O loop ---------------------------------------------------------------------------

@@ -8,7 +8,9 @@ the same; only ``_upload``, ``_download``, ``_list_files`` and ``exists`` differ
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,11 @@ from persist.errors import InvalidInputError
 from persist.options import AZURE_PROTOCOLS
 from persist.paths import split_protocol
 
-__all__ = ["ObstoreTransfer"]
+__all__ = ["ObstoreTransfer", "clear_store_cache"]
 
 _DOWNLOAD_CHUNK = 8 * 1024 * 1024
+_STORES: dict[str, Any] = {}
+_STORES_LOCK = threading.Lock()
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -31,16 +35,20 @@ class ObstoreTransfer(Transfer):
 
     store_args: dict[str, Any] = field(default_factory=dict)
     chunk_size: int = 25 * 1024 * 1024
-    _stores: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def _store(self, bucket: str) -> Any:
-        store = self._stores.get(bucket)
-        if store is None:
-            from obstore.store import AzureStore, S3Store
+        """The store for one bucket, built once per (protocol, settings, bucket), then reused.
 
-            cls = AzureStore if self.protocol in AZURE_PROTOCOLS else S3Store
-            store = cls(bucket, **self.store_args)
-            self._stores[bucket] = store
+        Reuse means repeated calls share one HTTP client and its open connections.
+        """
+        key = json.dumps([self.protocol, bucket, self.store_args], sort_keys=True, default=repr)
+        with _STORES_LOCK:
+            store = _STORES.get(key)
+            if store is None:
+                from obstore.store import AzureStore, S3Store
+
+                cls = AzureStore if self.protocol in AZURE_PROTOCOLS else S3Store
+                store = _STORES[key] = cls(bucket, **self.store_args)
         return store
 
     @staticmethod
@@ -136,3 +144,9 @@ class ObstoreTransfer(Transfer):
             return not prefix  # an empty bucket exists
 
         return await self.retry.call(look, f"lookup of {path}")
+
+
+def clear_store_cache() -> None:
+    """Forget every obstore store built so far."""
+    with _STORES_LOCK:
+        _STORES.clear()

@@ -223,3 +223,20 @@ class TestS3Faults:
         out = tmp_path / "back"
         provider.download_directory(f"s3://{s3_bucket}/tree", str(out))
         assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+
+
+@pytest.mark.parametrize("engine", ["fsspec", "obstore"])
+def test_repeated_calls_build_one_client(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path, engine: str
+) -> None:
+    """A hundred exists calls build the backend client once, on either engine."""
+    from persist import _fs, _obstore
+
+    clear_filesystem_cache()
+    provider = FileAccessProvider(
+        tmp_path / "sb", f"s3://{s3_bucket}/raw/", s3_config(s3_endpoint, engine=engine)
+    )
+    for i in range(100):
+        assert provider.exists(f"s3://{s3_bucket}/missing-{i}") is False
+    built = len(_obstore._STORES) if engine == "obstore" else len(_fs._FS_CACHE)
+    assert built == 1
