@@ -11,7 +11,7 @@ import os
 import posixpath
 import re
 import shutil
-import tempfile
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -103,12 +103,12 @@ class Transfer:
 
     async def put_file(self, lpath: str, rpath: str) -> None:
         """Upload one file; a local destination is written atomically."""
+        if self.local:
+            await self._local_copy([(lpath, rpath)])
+            return
         callback = _byte_callback(self.progress)
         try:
-            if self.local:
-                await asyncio.to_thread(_atomic_copy, lpath, rpath)
-            else:
-                await self.retry.call(lambda: self._upload(lpath, rpath, callback), f"upload of {lpath}")
+            await self.retry.call(lambda: self._upload(lpath, rpath, callback), f"upload of {lpath}")
         except Exception as exc:
             raise FileFailedError(lpath, rpath) from exc
         self._finished(callback, os.path.getsize(lpath))
@@ -118,15 +118,15 @@ class Transfer:
 
         A failure leaves any existing ``lpath`` untouched and no partial file behind.
         """
+        if self.local:
+            await self._local_copy([(_local(rpath), lpath)])
+            return
         directory = os.path.dirname(os.path.abspath(lpath))
         await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
         tmp = os.path.join(directory, f".{os.path.basename(lpath)}.{uuid.uuid4().hex[:12]}.part")
         callback = _byte_callback(self.progress)
         try:
-            if self.local:
-                await asyncio.to_thread(shutil.copyfile, _local(rpath), tmp)
-            else:
-                await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
+            await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
             await asyncio.to_thread(os.replace, tmp, lpath)
         except BaseException as exc:
             _unlink_quietly(tmp)
@@ -213,7 +213,7 @@ class Transfer:
         sep = os.sep if self.local else "/"
         pairs = ((path, join(rroot, rel, sep=sep)) for path, rel in _walk_local(lroot))
         if self.local:
-            return await asyncio.to_thread(self._copy_local, pairs)
+            return await self._local_copy(pairs)
         return await bounded(pairs, lambda p: self.put_file(*p), self.concurrency)
 
     async def get_tree(self, rroot: str, lroot: str) -> int:
@@ -248,18 +248,30 @@ class Transfer:
             self.progress(0, 0, total_files=len(pairs), total_bytes=sum(size for _, _, size in listing))
         await asyncio.to_thread(os.makedirs, lroot, exist_ok=True)
         if self.local:
-            return await asyncio.to_thread(self._copy_local, pairs)
+            return await self._local_copy(pairs)
         return await bounded(pairs, lambda p: self.get_file(*p), self.concurrency)
 
-    def _copy_local(self, pairs: Iterable[tuple[str, str]]) -> int:
+    async def _local_copy(self, pairs: Iterable[tuple[str, str]]) -> int:
         """Copy files on the local disk in one worker thread, each atomically.
 
         One thread beats a pool here: each copy is a few system calls (the kernel copies the
-        bytes), so handing files to threads one by one would cost more than the copies.
+        bytes), so handing files to threads one by one would cost more than the copies. When
+        the transfer is cancelled (Ctrl-C), the thread stops before the next file and removes
+        the temporary file of the one in progress instead of renaming it into place.
         """
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(self._copy_local, pairs, stop)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+
+    def _copy_local(self, pairs: Iterable[tuple[str, str]], stop: threading.Event) -> int:
         made: set[str] = set()
         done = 0
         for src, dst in pairs:
+            if stop.is_set():
+                break
             dst = _local(dst)
             directory = os.path.dirname(os.path.abspath(dst))
             if directory not in made:
@@ -268,6 +280,9 @@ class Transfer:
             tmp = os.path.join(directory, f".{os.path.basename(dst)}.{uuid.uuid4().hex[:12]}.part")
             try:
                 shutil.copyfile(src, tmp)
+                if stop.is_set():
+                    _unlink_quietly(tmp)
+                    break
                 os.replace(tmp, dst)
             except BaseException as exc:
                 _unlink_quietly(tmp)
@@ -332,20 +347,6 @@ def _walk_local(root: str) -> Iterator[tuple[str, str]]:
 
 def _local(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
-
-
-def _atomic_copy(src: str, dst: str) -> None:
-    dst = _local(dst)
-    directory = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dst)}.", suffix=".part")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
 
 
 def _unlink_quietly(path: str) -> None:

@@ -817,3 +817,31 @@ class TestSecretsNeverShown:
             "PERSIST_S3__SECRET_ACCES_KEY: s3.secret_acces_key: unknown key; "
             "did you mean 'secret_access_key'?\n"
         )
+
+
+def test_interrupted_cp_leaves_no_partial_file(tmp_path: Path) -> None:
+    """Ctrl-C during `persist cp` exits 130 and leaves neither the file nor a temporary beside it."""
+    import signal
+    import subprocess
+    import time
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:
+        handle.truncate(1024**3)  # sparse: instant to make, a real gigabyte to copy
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "persist", "cp", str(big), str(out / "big.bin")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".part") for p in out.iterdir()):
+        assert proc.poll() is None, "the copy ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in stderr.decode()
+    assert list(out.iterdir()) == []
