@@ -124,7 +124,7 @@ class TestTable:
         info = SECTIONS["s3"].model_fields["retries"]
         assert field_description(info) == (
             "Retries after the first attempt for throttling and connection resets "
-            "(2 means at most 3 attempts)."
+            "(2 means at most 3 attempts); also used for Azure through the obstore engine."
         )
 
 
