@@ -188,7 +188,8 @@ class FileAccessProvider:
             "metadata": dict(metadata),
             "progress": progress,
         }
-        if choose_engine(protocol, cfg, anonymous) == "obstore":
+        # Caller kwargs are s3fs/adlfs/gcsfs put arguments: only the fsspec engine understands them.
+        if not put_kwargs and choose_engine(protocol, cfg, anonymous) == "obstore":
             from persist._obstore import ObstoreTransfer
 
             store_args = obstore_setup_args(protocol, cfg, anonymous=anonymous)
@@ -454,7 +455,8 @@ class FileAccessProvider:
         """Upload a file, or a folder, to ``remote_path``; returns ``remote_path``.
 
         A folder's files keep their relative paths under ``remote_path`` whether or not it
-        already exists. ``kwargs`` reach the backend's put call, except ``progress``: a
+        already exists. ``kwargs`` reach the fsspec backend's put call (a call with kwargs uses
+        the fsspec engine), except ``progress``: a
         ``persist._transfer.Progress`` callable told of finished files and moved bytes.
 
         Raises:
