@@ -8,6 +8,7 @@ the same; only ``_upload``, ``_download``, ``_list_files`` and ``exists`` differ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -23,7 +24,11 @@ from persist.paths import split_protocol
 
 __all__ = ["ObstoreTransfer", "clear_store_cache"]
 
-_DOWNLOAD_CHUNK = 8 * 1024 * 1024
+_MiB = 1024 * 1024
+# Downloads stream in pieces of this size; smaller ones are read whole and written at once.
+_DOWNLOAD_CHUNK = 2 * _MiB
+# Parts of one file in flight at once hold at most about this much memory.
+_PART_BUFFER = 128 * _MiB
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -69,12 +74,14 @@ class ObstoreTransfer(Transfer):
         import obstore
 
         bucket, key = self._split(rpath)
+        # A file larger than one part goes up in parts, a bounded number of them at once.
         await obstore.put_async(
             self._store(bucket),
             key,
             Path(lpath),
             attributes=self._attributes(),
             chunk_size=self.chunk_size,
+            max_concurrency=max(2, min(12, _PART_BUFFER // self.chunk_size)),
         )
 
     async def _download(self, rpath: str, lpath: str, callback: Any) -> None:
@@ -82,12 +89,31 @@ class ObstoreTransfer(Transfer):
 
         bucket, key = self._split(rpath)
         result = await obstore.get_async(self._store(bucket), key)
-        # Written as it streams in; the caller renames the file into place when complete.
+        # The caller renames ``lpath`` into place once it is complete.
         with open(lpath, "wb") as out:
-            async for chunk in result.stream(min_chunk_size=_DOWNLOAD_CHUNK):
-                out.write(chunk)
+            if int(result.meta["size"]) <= _DOWNLOAD_CHUNK:
+                data = await result.bytes_async()
+                out.write(data)
                 if callback is not None:
-                    callback.relative_update(len(chunk))
+                    callback.relative_update(len(data))
+                return
+            # The next piece is requested before this one is written, so the network and the
+            # disk work at the same time.
+            pieces = aiter(result.stream(min_chunk_size=_DOWNLOAD_CHUNK))
+            following = asyncio.ensure_future(anext(pieces))
+            while True:
+                try:
+                    piece = await following
+                except StopAsyncIteration:
+                    break
+                following = asyncio.ensure_future(anext(pieces))
+                try:
+                    await asyncio.to_thread(out.write, piece)
+                except BaseException:
+                    following.cancel()
+                    raise
+                if callback is not None:
+                    callback.relative_update(len(piece))
 
     def _root_name(self, rroot: str) -> str:
         bucket, key = self._split(rroot)

@@ -152,6 +152,11 @@ class S3Config(BaseModel):
     region: str | None = None
     """Region name, e.g. us-east-1; unset lets botocore find it. Env: PERSIST_S3__REGION."""
 
+    upload_checksum: bool = True
+    """Send a SHA-256 checksum with every upload through the obstore engine, so the store
+    verifies the bytes it keeps; turn off for S3-compatible stores that refuse
+    x-amz-checksum headers. Env: PERSIST_S3__UPLOAD_CHECKSUM."""
+
     _check_endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_http_url(v)))
 
     @model_validator(mode="before")
@@ -296,8 +301,9 @@ class GenericPersistenceConfig(BaseModel):
 
     engine: Engine = "auto"
     """Transfer engine for S3 and Azure: obstore, fsspec, or auto (obstore when the config
-    names the credentials itself, fsspec when they come from a provider chain such as AWS
-    profiles; GCS and local paths always use fsspec). Env: PERSIST_GENERIC__ENGINE."""
+    names the credentials itself, and for S3 an endpoint or region too; fsspec when they come
+    from a provider chain such as AWS profiles; GCS and local paths always use fsspec).
+    Env: PERSIST_GENERIC__ENGINE."""
 
 
 SECTIONS: dict[str, type[BaseModel]] = {

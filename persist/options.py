@@ -271,7 +271,8 @@ def choose_engine(
     ``auto`` picks obstore for S3 and Azure when the config itself holds what authenticates
     (keys, a SAS, a connection string, a client secret) or the access is anonymous, and fsspec
     when credentials come from a provider chain (AWS profiles and SSO, Azure CLI login...),
-    which only the Python SDKs know. Other protocols always use fsspec.
+    which only the Python SDKs know. On S3 it also wants an endpoint or a region, as only
+    botocore follows AWS's redirects to a bucket's region. Other protocols always use fsspec.
     """
     engine = data_config.generic.engine
     if protocol not in OBSTORE_PROTOCOLS or engine == "fsspec":
@@ -280,7 +281,11 @@ def choose_engine(
         return "obstore"
     if protocol in S3_PROTOCOLS:
         s3 = data_config.s3
-        explicit = bool(s3.access_key_id) and s3.secret_access_key is not None
+        # Without an endpoint or a region, the bucket may live in any AWS region: botocore
+        # follows S3's region redirects, obstore does not.
+        explicit = (
+            bool(s3.access_key_id) and s3.secret_access_key is not None and bool(s3.endpoint or s3.region)
+        )
     else:
         az = data_config.azure
         explicit = any(
@@ -331,6 +336,8 @@ def obstore_setup_args(protocol: str, data_config: DataConfig, anonymous: bool =
         config["region"] = s3.region or "us-east-1"
         style = s3.addressing_style
         config["virtual_hosted_style_request"] = style == "virtual" or (style == "auto" and not endpoint)
+        if s3.upload_checksum and not anonymous:
+            config["checksum_algorithm"] = "sha256"
     elif protocol in AZURE_PROTOCOLS:
         az = data_config.azure
         parsed = (

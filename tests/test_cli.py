@@ -373,6 +373,7 @@ class TestShow:
             "  enable_debug: false  # default",
             "  session_token: null  # default",
             "  region: eu-west-1  # PERSIST_S3__REGION",
+            "  upload_checksum: true  # default",
         ]
         assert "  gsutil_parallelism: false  # default" in lines
         assert f"  account_key: '[secure]'  # {config}" in lines

@@ -64,6 +64,7 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("s3", "enable_debug"): False,
     ("s3", "session_token"): None,
     ("s3", "region"): None,
+    ("s3", "upload_checksum"): True,
     ("gcs", "gsutil_parallelism"): False,
     ("gcs", "project"): None,
     ("gcs", "token"): None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ from persist.options import (
     GCS_PROTOCOLS,
     S3_PROTOCOLS,
     azure_setup_args,
+    choose_engine,
     gcs_setup_args,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
+    obstore_setup_args,
     s3_setup_args,
 )
 
@@ -416,6 +419,147 @@ class TestCallKwargs:
     def test_default_chunk_size(self) -> None:
         """Without a config, put gets the default chunk size of 25 MiB."""
         assert get_additional_fsspec_call_kwargs("s3", "put") == {"chunksize": 25 * 1024 * 1024}
+
+
+# --------------------------------------------------------------------------------------------
+# The obstore engine: its choice and its store arguments
+
+KEYS = S3Config(access_key_id="AK", secret_access_key=SecretStr("SK"))
+LOCAL_S3 = S3Config(
+    endpoint="http://127.0.0.1:9000",
+    access_key_id="AK",
+    secret_access_key=SecretStr("SK"),
+    addressing_style="path",
+)
+
+
+def _engine(engine: str) -> GenericPersistenceConfig:
+    return GenericPersistenceConfig(engine=engine)  # type: ignore[arg-type]
+
+
+class TestChooseEngine:
+    @pytest.mark.parametrize(
+        ("protocol", "config", "anonymous", "expected"),
+        [
+            pytest.param("s3", DataConfig(s3=LOCAL_S3), False, "obstore", id="s3-keys-and-endpoint"),
+            pytest.param(
+                "s3",
+                DataConfig(s3=KEYS.model_copy(update={"region": "eu-west-1"})),
+                False,
+                "obstore",
+                id="s3-keys-and-region",
+            ),
+            pytest.param("s3", DataConfig(s3=KEYS), False, "fsspec", id="s3-keys-region-unknown"),
+            pytest.param("s3", DataConfig(), False, "fsspec", id="s3-credential-chain"),
+            pytest.param("s3", DataConfig(), True, "obstore", id="s3-anonymous"),
+            pytest.param(
+                "s3",
+                DataConfig(s3=S3Config(endpoint="http://127.0.0.1:9000", access_key_id="AK")),
+                False,
+                "fsspec",
+                id="s3-key-without-secret",
+            ),
+            pytest.param(
+                "abfs",
+                DataConfig(azure=AzureBlobStorageConfig(account_name="a", account_key=SecretStr("k"))),
+                False,
+                "obstore",
+                id="azure-account-key",
+            ),
+            pytest.param(
+                "az",
+                DataConfig(azure=AzureBlobStorageConfig(account_name="a", sas_token=SecretStr("sv=1"))),
+                False,
+                "obstore",
+                id="azure-sas",
+            ),
+            pytest.param(
+                "abfs",
+                DataConfig(azure=AzureBlobStorageConfig(account_name="a")),
+                False,
+                "fsspec",
+                id="azure-cli-login",
+            ),
+            pytest.param(
+                "gs", DataConfig(generic=_engine("obstore")), False, "fsspec", id="gcs-always-fsspec"
+            ),
+            pytest.param(
+                "file", DataConfig(generic=_engine("obstore")), False, "fsspec", id="local-always-fsspec"
+            ),
+            pytest.param("s3", DataConfig(generic=_engine("obstore")), False, "obstore", id="forced-obstore"),
+            pytest.param(
+                "s3", DataConfig(s3=LOCAL_S3, generic=_engine("fsspec")), False, "fsspec", id="forced-fsspec"
+            ),
+        ],
+    )
+    def test_choice(self, protocol: str, config: DataConfig, anonymous: bool, expected: str) -> None:
+        """auto takes obstore only when it can authenticate and reach the bucket by itself."""
+        assert choose_engine(protocol, config, anonymous) == expected
+
+
+class TestObstoreSetupArgs:
+    def test_s3_compatible_store(self) -> None:
+        """Keys, endpoint, path addressing, http allowed, checksums on, retries from the config."""
+        args = obstore_setup_args("s3", DataConfig(s3=LOCAL_S3.model_copy(update={"retries": 5})))
+        assert args["config"] == {
+            "endpoint": "http://127.0.0.1:9000",
+            "access_key_id": "AK",
+            "secret_access_key": "SK",
+            "region": "us-east-1",
+            "virtual_hosted_style_request": False,
+            "checksum_algorithm": "sha256",
+        }
+        assert args["client_options"] == {"allow_http": True}
+        assert args["retry_config"]["max_retries"] == 5
+        assert args["retry_config"]["backoff"]["init_backoff"] == timedelta(seconds=5)
+
+    def test_s3_session_token_region_and_virtual_addressing(self) -> None:
+        s3 = KEYS.model_copy(update={"session_token": SecretStr("TOK"), "region": "eu-west-1"})
+        config = obstore_setup_args("s3", DataConfig(s3=s3))["config"]
+        assert config["session_token"] == "TOK"
+        assert config["region"] == "eu-west-1"
+        assert config["virtual_hosted_style_request"] is True
+
+    def test_checksum_off_and_anonymous_send_none(self) -> None:
+        off = LOCAL_S3.model_copy(update={"upload_checksum": False})
+        assert "checksum_algorithm" not in obstore_setup_args("s3", DataConfig(s3=off))["config"]
+        anonymous = obstore_setup_args("s3", DataConfig(s3=LOCAL_S3), anonymous=True)["config"]
+        assert anonymous["skip_signature"] is True
+        assert "checksum_algorithm" not in anonymous
+
+    def test_azurite_account_host_gets_the_account_path(self) -> None:
+        azure = AzureBlobStorageConfig(
+            account_name="devstoreaccount1",
+            account_key=SecretStr(AZURITE_KEY),
+            account_host="http://127.0.0.1:10000",
+        )
+        args = obstore_setup_args("abfs", DataConfig(azure=azure))
+        assert args["config"] == {
+            "account_name": "devstoreaccount1",
+            "account_key": AZURITE_KEY,
+            "endpoint": "http://127.0.0.1:10000/devstoreaccount1",
+        }
+        assert args["client_options"] == {"allow_http": True}
+
+    def test_azure_connection_string_and_sas(self) -> None:
+        text = "DefaultEndpointsProtocol=http;AccountName=acc;AccountKey=KK;BlobEndpoint=http://127.0.0.1:10000/acc;"
+        from_string = obstore_setup_args(
+            "az", DataConfig(azure=AzureBlobStorageConfig(connection_string=SecretStr(text)))
+        )
+        assert from_string["config"] == {
+            "account_name": "acc",
+            "account_key": "KK",
+            "endpoint": "http://127.0.0.1:10000/acc",
+        }
+        sas = AzureBlobStorageConfig(account_name="acc", sas_token=SecretStr("?sv=1&sig=x"))
+        assert obstore_setup_args("abfs", DataConfig(azure=sas))["config"] == {
+            "account_name": "acc",
+            "sas_key": "sv=1&sig=x",
+        }
+
+    def test_other_protocols_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="use the fsspec engine"):
+            obstore_setup_args("gs", DataConfig())
 
 
 # --------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def _s3_admin_client(s3_endpoint: str) -> Iterator[Any]:
+def s3_admin_client(s3_endpoint: str) -> Iterator[Any]:
     """boto3 S3 client used by the fixtures to create and remove buckets."""
     import boto3
     from botocore.config import Config
@@ -119,15 +119,15 @@ def _empty_and_delete_bucket(client: Any, bucket: str) -> None:
 
 
 @pytest.fixture
-def s3_bucket(_s3_admin_client: Any) -> Iterator[str]:
+def s3_bucket(s3_admin_client: Any) -> Iterator[str]:
     """Name of a fresh, empty S3 bucket on the session's moto server, removed afterwards."""
     bucket = unique_name()
     # No CreateBucketConfiguration: us-east-1 rejects an explicit LocationConstraint.
-    _s3_admin_client.create_bucket(Bucket=bucket)
+    s3_admin_client.create_bucket(Bucket=bucket)
     try:
         yield bucket
     finally:
-        _empty_and_delete_bucket(_s3_admin_client, bucket)
+        _empty_and_delete_bucket(s3_admin_client, bucket)
 
 
 # -- Azure Blob (Azurite) ------------------------------------------------------------------------

@@ -6,14 +6,14 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from persist import DataConfig, DownloadError, FileAccessProvider, InvalidInputError, S3Config, UploadError
 from persist._fs import clear_filesystem_cache
 from persist.config import GenericPersistenceConfig
-from tests.integration.contract import RemoteContract
+from tests.integration.contract import METADATA, RemoteContract
 from tests.integration.faultproxy import FaultProxy
 from tests.integration.servers import S3_ACCESS_KEY, S3_SECRET_KEY
 
@@ -52,13 +52,20 @@ class TestS3(RemoteContract):
         return dict(fs.metadata(uri, refresh=True))
 
     def test_multipart_upload_round_trip_with_metadata(
-        self, provider: FileAccessProvider, remote_root: str, tmp_path: Path
+        self, s3_endpoint: str, remote_root: str, tmp_path: Path, s3_admin_client: Any
     ) -> None:
         """A file larger than the part size goes up in parts, keeps its bytes and its metadata."""
+        config = s3_config(s3_endpoint, engine=self.engine, write_chunk_size_bytes=5 * 1024 * 1024)
+        provider = FileAccessProvider(
+            tmp_path / "sandbox", f"{remote_root}/raw", config, execution_metadata=METADATA
+        )
         src = tmp_path / "big.bin"
-        src.write_bytes(os.urandom(11 * 1024 * 1024))
+        src.write_bytes(os.urandom(11 * 1024 * 1024 + 7))
         uri = f"{remote_root}/big.bin"
         provider.put_data(str(src), uri)
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        # A multipart upload's ETag ends in -<number of parts>.
+        assert s3_admin_client.head_object(Bucket=bucket, Key=key)["ETag"].endswith('-3"')
         out = tmp_path / "big-out.bin"
         provider.get_data(uri, str(out))
         assert out.read_bytes() == src.read_bytes()
@@ -83,6 +90,29 @@ class TestS3Fsspec(TestS3):
     """moto's S3 server, through the fsspec engine (s3fs)."""
 
     engine = "fsspec"
+
+
+class TestS3Checksums:
+    """Upload checksums, which only the obstore engine sends."""
+
+    @pytest.mark.parametrize("upload_checksum", [True, False])
+    def test_uploads_carry_a_sha256_checksum_unless_turned_off(
+        self, s3_endpoint: str, s3_bucket: str, tmp_path: Path, s3_admin_client: Any, upload_checksum: bool
+    ) -> None:
+        """obstore sends each part's SHA-256, which the store verifies and keeps; off sends none.
+
+        moto records the checksum of multipart uploads only, so the file here is in parts.
+        """
+        base = s3_config(s3_endpoint, engine="obstore", write_chunk_size_bytes=5 * 1024 * 1024)
+        config = base.model_copy(
+            update={"s3": base.s3.model_copy(update={"upload_checksum": upload_checksum})}
+        )
+        provider = FileAccessProvider(tmp_path / "sandbox", f"s3://{s3_bucket}/raw", config)
+        src = tmp_path / "data.bin"
+        src.write_bytes(os.urandom(11 * 1024 * 1024))
+        provider.put_data(str(src), f"s3://{s3_bucket}/data.bin")
+        head = s3_admin_client.head_object(Bucket=s3_bucket, Key="data.bin", ChecksumMode="ENABLED")
+        assert bool(head.get("ChecksumSHA256")) is upload_checksum, head
 
 
 @pytest.fixture

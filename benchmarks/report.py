@@ -1,0 +1,257 @@
+"""Render the benchmark's JSON report as Markdown: a table per backend and one for start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BACKEND_TITLES = {
+    "s3": "S3 (moto server on 127.0.0.1)",
+    "azure": "Azure Blob (Azurite on 127.0.0.1)",
+    "local": "Local filesystem",
+}
+RATIO_HEADER = "Ratio client ÷ persist time (> 1: persist faster)"
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    """Text that is safe in a Markdown table cell, shortened to ``limit`` characters."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+
+
+def _machine(report: dict[str, Any]) -> list[str]:
+    m = report["machine"]
+    pk = m["packages"]
+    versions = ", ".join(f"{name} {version}" for name, version in pk.items())
+    settings = report["settings"]
+    sizes = settings["sizes"]
+    args = " ".join(settings.get("argv") or [])
+    minutes = report["duration_seconds"] / 60
+    return [
+        f"Date: {report['date']} (UTC); the run took {minutes:.1f} minutes "
+        f"(`bash benchmarks/run{' ' + args if args else ''}`).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}, "
+        f"Python {m['python']}. Servers: moto {pk.get('moto', '?')} (S3) and Azurite {m['azurite']} "
+        f"(Azure Blob, Node {m['node']}) on 127.0.0.1, sharing the cores with the clients.",
+        "",
+        f"Versions: {versions}, s5cmd {m['s5cmd']}.",
+        "",
+        f"Data: one {sizes['big_bytes'] / 1048576:g} MiB file of random bytes; "
+        f"{sizes['small_files']:,} files x {sizes['small_bytes'] // 1024} KiB; "
+        f"{sizes['many_files']:,} files x {sizes['many_bytes'] // 1024} KiB "
+        f"(100 files per sub-folder). Repetitions: {settings['reps']} "
+        f"({min(settings['reps'], settings['many_reps'])} for the {sizes['many_files']:,}-file upload); "
+        "the figures are medians.",
+        "",
+        "Method: every run is a fresh process running one client; the clients alternate within "
+        "each repetition and their order rotates between repetitions. *Seconds* is the wall time "
+        "of the transfer call alone: imports, building the client and one warm-up request (an "
+        "existence check or listing) happen before the clock starts. *Peak RSS* is the child "
+        "process's maximum resident memory including its imports (`VmHWM`; for s5cmd and cp: the "
+        "tool's own, sampled every 5 ms). MB/s is 10⁶ bytes per second. After each run the "
+        "benchmark checks that every object or file arrived with the right name and size (and "
+        "the large download's SHA-256), "
+        f"then deletes it. {RATIO_HEADER}: the client's median seconds divided by "
+        f"{settings['baseline']}'s.",
+    ]
+
+
+def _workload_rows(result: dict[str, Any]) -> list[str]:
+    baseline = result["baseline"]
+    medians = [r["median_seconds"] for r in result["rows"] if r["median_seconds"] is not None]
+    best = min(medians) if medians else None
+    lines = []
+    for row in result["rows"]:
+        runs = row["runs"]
+        failed = [r for r in runs if not r["ok"]]
+        med = row["median_seconds"]
+        notes: list[str] = []
+        if med is None:
+            reason = failed[0]["error"] if failed else "no run"
+            seconds = f"failed: {_cell(reason)}"
+        else:
+            seconds = _seconds(med)
+            if med == best and len(medians) > 1:
+                seconds = f"**{seconds}**"
+            if failed:
+                notes.append(f"{len(failed)} of {len(runs)} runs failed: {_cell(failed[0]['error'])}")
+        if row["mb_per_s"] is not None:
+            rate = f"{row['mb_per_s']:.1f} MB/s"
+        elif row["files_per_s"] is not None:
+            rate = f"{row['files_per_s']:.0f} files/s"
+        else:
+            rate = "—"
+        if any(r.get("rss_of") == "tool" for r in runs):
+            notes.append("RSS of the tool")
+        ratio = row["ratio_to_persist"]
+        ratio_text = (
+            "—" if ratio is None else ("1.00 (baseline)" if row["client"] == baseline else f"{ratio:.2f}")
+        )
+        lines.append(
+            f"| {result['title']} | {row['client']} | {seconds} | {rate} | "
+            f"{_num(row['median_peak_rss_mib'], 0)} | {ratio_text} | {'; '.join(notes)} |"
+        )
+    return lines
+
+
+def _startup(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Start-up",
+        "",
+        "Each figure is the median of fresh processes (the two sides alternating). Ratio: flytekit ÷ "
+        "persist (> 1: persist faster).",
+        "",
+        "| Measure | persist | flytekit | Ratio flytekit ÷ persist | Notes |",
+        "|---|---:|---:|---:|---|",
+    ]
+    by_name = {m["measure"]: m for m in report["startup"]}
+
+    def side(measure: str, who: str, key: str) -> float | None:
+        values = by_name.get(measure, {}).get("sides", {}).get(who)
+        if not values or key not in values:
+            return None
+        return float(values[key])
+
+    def error(measure: str, who: str) -> str | None:
+        values = by_name.get(measure, {}).get("sides", {}).get(who)
+        return None if not values or "error" not in values else _cell("failed: " + values["error"])
+
+    def row(label: str, measure: str, key: str, notes: str = "", scale: str = "s") -> str:
+        cells = []
+        values = []
+        for who in ("persist", "flytekit"):
+            value = side(measure, who, key)
+            values.append(value)
+            if value is None:
+                cells.append(error(measure, who) or "—")
+            elif scale == "MiB":
+                cells.append(f"{value / 1024:.0f} MiB")
+            else:
+                cells.append(f"{_seconds(value)} s")
+        ratio = "—"
+        if values[0] and values[1]:
+            quotient = values[1] / values[0]
+            ratio = f"{quotient:.2f}" if quotient < 10 else f"{quotient:.1f}"
+        return f"| {label} | {cells[0]} | {cells[1]} | {ratio} | {notes} |"
+
+    runs = by_name.get("import", {}).get("runs", "?")
+    if "import" in by_name:
+        lines.append(
+            row(
+                f"`import` (in-process, median of {runs})",
+                "import",
+                "seconds",
+                "`import persist` vs `import flytekit.core.data_persistence`",
+            )
+        )
+        lines.append(row("`import`, whole process (wall)", "import", "wall", "includes interpreter start"))
+        lines.append(row("peak RSS after the import", "import", "rss_kib", scale="MiB"))
+    if "-X importtime total" in by_name:
+        counts = [
+            by_name["-X importtime total"]["sides"].get(who, {}).get("modules")
+            for who in ("persist", "flytekit")
+        ]
+        lines.append(
+            row(
+                "`-X importtime`, sum of self times",
+                "-X importtime total",
+                "seconds",
+                f"modules imported: persist {counts[0]}, flytekit {counts[1]}",
+            )
+        )
+    name = "config file to S3 filesystem"
+    if name in by_name:
+        lines.append(
+            row(
+                "import + config file → S3 filesystem",
+                name,
+                "cold",
+                "in a fresh process: persist: `import persist`, "
+                "`DataConfig.from_yaml(config-examples/s3-moto.yaml)`, "
+                "`FileAccessProvider(...).get_filesystem('s3')`; flytekit: its imports, "
+                "`DataConfig.auto(config_file=config-examples/flytekit-legacy.yaml)`, the same",
+            )
+        )
+        lines.append(
+            row(
+                "… after the import: config → S3 filesystem",
+                name,
+                "seconds",
+                "includes whatever each imports on first use (persist: pydantic, s3fs)",
+            )
+        )
+        lines.append(row("… of which loading the config", name, "load"))
+    name = "persist validate config-examples/s3-moto.yaml"
+    if name in by_name:
+        lines.append(
+            row(
+                "`persist validate config-examples/s3-moto.yaml` (wall)",
+                name,
+                "wall",
+                "no flytekit equivalent",
+            )
+        )
+    name = "interpreter start (python -c pass)"
+    if name in by_name:
+        value = side(name, "python", "wall")
+        lines.append(
+            f"| interpreter start, `python -c pass` (wall) | {_seconds(value)} s | | | for reference |"
+        )
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The whole report as Markdown."""
+    lines = ["# persist benchmark", "", *_machine(report), ""]
+    if report.get("partial"):
+        lines += ["**Partial results: the run had not finished when this was written.**", ""]
+    restarts = report.get("server_restarts") or []
+    if restarts:
+        lines += [
+            f"Server restarts between runs (not timed; a fresh server is seeded again): "
+            f"{len(restarts)} — {_cell('; '.join(restarts), 400)}.",
+            "",
+        ]
+    not_run = report["settings"].get("not_run") or []
+    if not_run:
+        lines += [
+            f"Not run: {', '.join(f'`{key}`' for key in not_run)} (slow on moto, which takes "
+            "120-200 small PUTs a second whatever the client; add `--include-slow`).",
+            "",
+        ]
+    results = report["results"]
+    for backend, title in BACKEND_TITLES.items():
+        mine = [r for r in results if r["backend"] == backend]
+        if not mine:
+            continue
+        lines += [
+            f"## {title}",
+            "",
+            f"| Workload | Client | Seconds | Throughput | Peak RSS (MiB) | {RATIO_HEADER} | Notes |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
+        for result in mine:
+            lines += _workload_rows(result)
+        lines.append("")
+        if backend == "azure":
+            lines += [
+                "flytekit on Azure: flytekit hands adlfs only `account_name`/`account_key` "
+                "(from `FLYTE_AZURE_STORAGE_ACCOUNT_NAME`/`_KEY`), from which adlfs builds an "
+                "`https://` URL that Azurite (plain http) cannot answer; the benchmark also sets "
+                "`AZURE_STORAGE_CONNECTION_STRING`, which adlfs reads itself and prefers, so "
+                "flytekit's own code path reaches Azurite.",
+                "",
+            ]
+    if report["startup"]:
+        lines += [*_startup(report), ""]
+    return "\n".join(lines)
