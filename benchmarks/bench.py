@@ -53,7 +53,7 @@ from benchmarks.clients import (
     s5cmd_binary,
     split_uri,
 )
-from benchmarks.report import render_markdown
+from benchmarks.report import render_markdown, update_readme
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -1067,6 +1067,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--render", type=Path, help="only re-render the Markdown of an existing results JSON file beside it"
     )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help="with --render: also put the summary between the benchmark markers of this README",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per child (default 600)")
     parser.add_argument(
         "--name", help="results file name without extension (default: latest, or quick with --quick)"
@@ -1094,8 +1099,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write the results."""
     args = parse_args(argv)
     if args.render:
-        rendered = render_markdown(json.loads(args.render.read_text()))
+        report = json.loads(args.render.read_text())
+        rendered = render_markdown(report)
         args.render.with_suffix(".md").write_text(rendered)
+        if args.readme:
+            args.readme.write_text(update_readme(args.readme.read_text(), report))
         print(rendered)
         return 0
     workloads, with_startup, left_out = select_workloads(args.only, args.include_slow)

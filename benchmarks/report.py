@@ -215,6 +215,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = ["# persist benchmark", "", *_machine(report), ""]
     if report.get("partial"):
         lines += ["**Partial results: the run had not finished when this was written.**", ""]
+    lines += [line for note in report.get("notes", []) for line in (note, "")]
     restarts = report.get("server_restarts") or []
     if restarts:
         lines += [
@@ -255,3 +256,59 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["startup"]:
         lines += [*_startup(report), ""]
     return "\n".join(lines)
+
+
+README_START = "<!-- benchmark:start -->"
+README_END = "<!-- benchmark:end -->"
+
+
+def render_summary(report: dict[str, Any]) -> str:
+    """One row per workload: persist against the fastest peer and against flytekit.
+
+    A ratio above 1 means persist is faster; "within noise" is left to the reader, who has the
+    per-run figures in the full table.
+    """
+    m = report["machine"]
+    settings = report["settings"]
+    lines = [
+        f"Measured {report['date'][:10]} on {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, "
+        f"Python {m['python']}, servers on the same cores; medians of {settings['reps']} "
+        f"(1 for the {settings['sizes']['many_files']:,}-file upload). Full tables, versions and "
+        "method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
+        "",
+        *(line for note in report.get("notes", []) for line in (note, "")),
+        "| Backend | Workload | persist | Fastest peer | Peer ÷ persist time | flytekit ÷ persist time "
+        "| persist peak RSS (MiB) | Peers' peak RSS (MiB) |",
+        "|---|---|---:|---|---:|---:|---:|---|",
+    ]
+    for result in report["results"]:
+        rows = {row["client"]: row for row in result["rows"]}
+        mine = rows.get(result["baseline"])
+        if mine is None or mine["median_seconds"] is None:
+            continue
+        own = mine["median_seconds"]
+        baseline = result["baseline"]
+        peers = [row for name, row in rows.items() if name != baseline and row["median_seconds"] is not None]
+        best = min(peers, key=lambda row: row["median_seconds"]) if peers else None
+        fly = rows.get("flytekit")
+        rss = ", ".join(
+            f"{row['client']} {row['median_peak_rss_mib']:.0f}"
+            for row in peers
+            if row.get("median_peak_rss_mib") is not None
+        )
+        lines.append(
+            f"| {BACKEND_TITLES[result['backend']].split(' (')[0]} | {result['title']} | {_seconds(own)} s "
+            f"| {best['client'] + ' ' + _seconds(best['median_seconds']) + ' s' if best else '—'} "
+            f"| {_num(best['median_seconds'] / own) if best else '—'} "
+            f"| {_num(fly['median_seconds'] / own) if fly and fly['median_seconds'] else '—'} "
+            f"| {_num(mine.get('median_peak_rss_mib'), 0)} | {rss} |"
+        )
+    if report["startup"]:
+        lines += ["", *(f"#{line}" if line.startswith("## ") else line for line in _startup(report))]
+    return "\n".join(lines)
+
+
+def update_readme(readme: str, report: dict[str, Any]) -> str:
+    """``readme`` with the text between the benchmark markers replaced by the summary."""
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return f"{readme[:start]}\n{render_summary(report)}\n{readme[end:]}"

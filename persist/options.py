@@ -277,18 +277,17 @@ def choose_engine(
     engine = data_config.generic.engine
     if protocol not in OBSTORE_PROTOCOLS or engine == "fsspec":
         return "fsspec"
-    if engine == "obstore" or anonymous:
+    if engine == "obstore":
         return "obstore"
     if protocol in S3_PROTOCOLS:
         s3 = data_config.s3
+        keys = bool(s3.access_key_id) and s3.secret_access_key is not None
         # Without an endpoint or a region, the bucket may live in any AWS region: botocore
         # follows S3's region redirects, obstore does not.
-        explicit = (
-            bool(s3.access_key_id) and s3.secret_access_key is not None and bool(s3.endpoint or s3.region)
-        )
+        explicit = (anonymous or keys) and bool(s3.endpoint or s3.region)
     else:
         az = data_config.azure
-        explicit = any(
+        explicit = anonymous or any(
             v is not None for v in (az.account_key, az.sas_token, az.connection_string, az.client_secret)
         )
     return "obstore" if explicit else "fsspec"

@@ -451,7 +451,15 @@ class TestChooseEngine:
             ),
             pytest.param("s3", DataConfig(s3=KEYS), False, "fsspec", id="s3-keys-region-unknown"),
             pytest.param("s3", DataConfig(), False, "fsspec", id="s3-credential-chain"),
-            pytest.param("s3", DataConfig(), True, "obstore", id="s3-anonymous"),
+            pytest.param(
+                "s3",
+                DataConfig(s3=S3Config(region="eu-west-1")),
+                True,
+                "obstore",
+                id="s3-anonymous-region-known",
+            ),
+            pytest.param("s3", DataConfig(), True, "fsspec", id="s3-anonymous-region-unknown"),
+            pytest.param("abfs", DataConfig(), True, "obstore", id="azure-anonymous"),
             pytest.param(
                 "s3",
                 DataConfig(s3=S3Config(endpoint="http://127.0.0.1:9000", access_key_id="AK")),

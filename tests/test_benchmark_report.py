@@ -1,0 +1,116 @@
+"""The benchmark's report: the README summary compares persist with the fastest peer and flytekit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks.report import README_END, README_START, render_markdown, render_summary, update_readme
+
+
+def _row(client: str, seconds: float | None, rss: float = 50.0) -> dict[str, Any]:
+    ok = seconds is not None
+    return {
+        "client": client,
+        "median_seconds": seconds,
+        "median_process_seconds": seconds,
+        "median_peak_rss_mib": rss if ok else None,
+        "mb_per_s": None,
+        "files_per_s": 100.0 if ok else None,
+        "ratio_to_persist": None,
+        "runs": [
+            {
+                "rep": 0,
+                "ok": ok,
+                "seconds": seconds,
+                "process_seconds": seconds,
+                "peak_rss_mib": rss if ok else None,
+                "rss_of": "python",
+                "error": None if ok else "timeout",
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def report() -> dict[str, Any]:
+    return {
+        "date": "2026-11-23T12:00:00+00:00",
+        "duration_seconds": 60.0,
+        "partial": False,
+        "machine": {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "ram_gib": 4,
+            "os": "Linux",
+            "python": "3.11.7",
+            "azurite": "3.35.0",
+            "node": "v20",
+            "s5cmd": "v2",
+            "packages": {"moto": "5"},
+        },
+        "settings": {
+            "reps": 3,
+            "many_reps": 1,
+            "baseline": "persist",
+            "argv": [],
+            "not_run": [],
+            "sizes": {
+                "big_bytes": 1048576,
+                "small_files": 10,
+                "small_bytes": 4096,
+                "many_files": 20000,
+                "many_bytes": 1024,
+            },
+        },
+        "server_restarts": [],
+        "results": [
+            {
+                "backend": "s3",
+                "workload": "folder_up",
+                "title": "10 x 4 KiB files up",
+                "bytes": 40960,
+                "files": 10,
+                "reps": 3,
+                "baseline": "persist",
+                "rows": [
+                    _row("persist", 2.0, rss=40),
+                    _row("flytekit", 5.0, rss=200),
+                    _row("obstore", 2.5, rss=30),
+                    _row("boto3", None),
+                ],
+            }
+        ],
+        "startup": [],
+    }
+
+
+def test_summary_compares_with_fastest_peer_and_flytekit(report: dict[str, Any]) -> None:
+    """Ratios are peer time over persist time; a failed peer is not the fastest."""
+    lines = render_summary(report).splitlines()
+    assert (
+        "| S3 | 10 x 4 KiB files up | 2.00 s | obstore 2.50 s | 1.25 | 2.50 | 40 | flytekit 200, obstore 30 |"
+        in lines
+    )
+    assert lines[0].startswith("Measured 2026-11-23 on Test CPU, 2 cores")
+
+
+def test_failed_runs_stay_visible_in_the_full_table(report: dict[str, Any]) -> None:
+    """A client whose runs all failed keeps its row, with the reason."""
+    rows = [
+        line
+        for line in render_markdown(report).splitlines()
+        if line.startswith("| 10 x 4 KiB files up | boto3 ")
+    ]
+    assert len(rows) == 1
+    assert "timeout" in rows[0]
+
+
+def test_update_readme_replaces_only_between_markers(report: dict[str, Any]) -> None:
+    readme = f"intro\n{README_START}\nold table\n{README_END}\noutro\n"
+    updated = update_readme(readme, report)
+    assert updated.startswith(f"intro\n{README_START}\nMeasured 2026-11-23")
+    assert updated.endswith(f"\n{README_END}\noutro\n")
+    assert "old table" not in updated
+    assert update_readme(updated, report) == updated
