@@ -11,13 +11,11 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from persist._fs import clear_filesystem_cache
 from persist.cli import cli
 from tests.integration.servers import find_free_port
 
@@ -77,19 +75,7 @@ LEGACY_NOTE = (
 PROBE_STEP = r"  {step:<7} ok     +\d+ ms  {detail}"
 SUMMARY = r"copied {files} \({size}\) to {dst} in \d+\.\d\d s \(.+/s\)\n"
 
-
-@pytest.fixture
-def runner() -> CliRunner:
-    """A CliRunner; it shares os.environ, so monkeypatch.setenv reaches the command."""
-    return CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_filesystems() -> Iterator[None]:
-    """Filesystems are cached per config process-wide; no test sees another test's."""
-    clear_filesystem_cache()
-    yield
-    clear_filesystem_cache()
+pytestmark = pytest.mark.usefixtures("fresh_filesystems")
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:

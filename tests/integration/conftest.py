@@ -30,13 +30,11 @@ import pytest
 
 from tests.integration.servers import (
     GCS_PROJECT,
-    S3_ACCESS_KEY,
-    S3_REGION,
-    S3_SECRET_KEY,
     AzuriteInfo,
     azurite_server,
     gcs_server,
     moto_server,
+    s3_client,
 )
 
 if TYPE_CHECKING:
@@ -78,21 +76,8 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_admin_client(s3_endpoint: str) -> Iterator[Any]:
     """boto3 S3 client used by the fixtures to create and remove buckets."""
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id=S3_ACCESS_KEY,
-        aws_secret_access_key=S3_SECRET_KEY,
-        region_name=S3_REGION,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    try:
+    with s3_client(s3_endpoint) as client:
         yield client
-    finally:
-        client.close()
 
 
 def _empty_and_delete_bucket(client: Any, bucket: str) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """Root of the persist checkout (the directory holding pyproject.toml)."""
@@ -226,6 +226,26 @@ def moto_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     with run_server("moto", moto_command(port), f"{endpoint}/moto-api/", timeout=timeout):
         yield endpoint
+
+
+@contextlib.contextmanager
+def s3_client(endpoint: str, key: str = S3_ACCESS_KEY, secret: str = S3_SECRET_KEY) -> Iterator[Any]:
+    """A boto3 client for the moto server at ``endpoint`` (path addressing); closed on exit."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name=S3_REGION,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def azurite_binary() -> Path:

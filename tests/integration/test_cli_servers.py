@@ -14,7 +14,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from persist._fs import clear_filesystem_cache
-from persist.cli import cli
 from tests.integration.servers import (
     S3_ACCESS_KEY,
     S3_REGION,
@@ -31,32 +28,15 @@ from tests.integration.servers import (
     AzuriteInfo,
     find_free_port,
     moto_server,
+    s3_client,
 )
+from tests.test_cli import invoke
 
 STEP_OK = r"  {step:<7} ok     +\d+ ms  {detail}"
 STEP_FAILED = r"  {step:<7} FAILED +\d+ ms  {detail}"
 PROBE_NAME = r"\.persist-probe-[0-9a-f]{12}"
 
-
-@pytest.fixture
-def runner() -> CliRunner:
-    """A CliRunner; it shares os.environ, so monkeypatch.setenv reaches the command."""
-    return CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_filesystems() -> Iterator[None]:
-    """Filesystems are cached per config process-wide; each test builds its own."""
-    clear_filesystem_cache()
-    yield
-    clear_filesystem_cache()
-
-
-def invoke(runner: CliRunner, *args: str) -> Result:
-    """Run ``persist ARGS``; anything but a clean exit is a bug in the command."""
-    result = runner.invoke(cli, list(args), prog_name="persist")
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
-    return result
+pytestmark = pytest.mark.usefixtures("fresh_filesystems")
 
 
 def s3_yaml(tmp_path: Path, endpoint: str, access_key_id: str, name: str = "s3.yaml") -> str:
@@ -75,26 +55,6 @@ def s3_yaml(tmp_path: Path, endpoint: str, access_key_id: str, name: str = "s3.y
         encoding="utf-8",
     )
     return str(path)
-
-
-@contextmanager
-def s3_client(endpoint: str, key: str = S3_ACCESS_KEY, secret: str = S3_SECRET_KEY) -> Iterator[Any]:
-    """A boto3 client, to check what the command left in a bucket; closed on exit."""
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        region_name=S3_REGION,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def keys(client: Any, bucket: str) -> dict[str, int]:
