@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import itertools
 import os
 import posixpath
 import re
-import shutil
+import stat
+import sys
 import threading
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -125,7 +127,7 @@ class Transfer:
         # here rather than in a worker thread, whose hand-off would cost more.
         directory = os.path.dirname(os.path.abspath(lpath))
         os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".{os.path.basename(lpath)}.{uuid.uuid4().hex[:12]}.part")
+        tmp = temp_path(directory, lpath)
         callback = _byte_callback(self.progress)
         try:
             await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
@@ -228,7 +230,9 @@ class Transfer:
             root = _local(rroot)
             is_file = os.path.isfile(root)
             found = [(root, os.path.basename(root))] if is_file else list(_walk_local(root))
-            listing = [(path, rel, os.path.getsize(path)) for path, rel in found]
+            # Sizes only feed the progress totals: one stat per file less without a listener.
+            sized = self.progress is not None
+            listing = [(path, rel, os.path.getsize(path) if sized else 0) for path, rel in found]
             if not listing and not os.path.exists(root):
                 raise DataNotFoundError(f"{rroot} does not exist")
         else:
@@ -275,13 +279,13 @@ class Transfer:
             if stop.is_set():
                 break
             dst = _local(dst)
-            directory = os.path.dirname(os.path.abspath(dst))
+            directory = os.path.dirname(dst) or os.curdir
             if directory not in made:
                 os.makedirs(directory, exist_ok=True)
                 made.add(directory)
-            tmp = os.path.join(directory, f".{os.path.basename(dst)}.{uuid.uuid4().hex[:12]}.part")
+            tmp = temp_path(directory, dst)
             try:
-                shutil.copyfile(src, tmp)
+                size = copy_file(src, tmp)
                 if stop.is_set():
                     _unlink_quietly(tmp)
                     break
@@ -293,7 +297,7 @@ class Transfer:
                 raise
             done += 1
             if self.progress is not None:
-                self.progress(1, os.path.getsize(dst))
+                self.progress(1, size)
         return done
 
     async def _list_remote(self, rroot: str) -> list[tuple[str, str, int]]:
@@ -345,6 +349,103 @@ def _walk_local(root: str) -> Iterator[tuple[str, str]]:
         for name in sorted(files):
             rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
             yield os.path.join(directory, name), rel
+
+
+_TEMP_TOKEN = os.urandom(4).hex()
+_TEMP_COUNTER = itertools.count()
+
+
+def temp_path(directory: str, path: str) -> str:
+    """A fresh name in ``directory`` for the temporary file that becomes ``path``.
+
+    The name is hidden, ends in ``.part`` and is unique to this process: a random token drawn
+    once, the process id and a counter, cheaper than a UUID per file.
+    """
+    unique = f"{_TEMP_TOKEN}{os.getpid():x}-{next(_TEMP_COUNTER)}"
+    return os.path.join(directory, f".{os.path.basename(path)}.{unique}.part")
+
+
+_READ_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+)
+_CREATE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+_KERNEL_COPY_CHUNK = 1 << 30
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
+)
+
+
+def copy_file(src: str, dst: str) -> int:
+    """Copy the regular file ``src`` to ``dst``, which must not exist yet; return the bytes copied.
+
+    The kernel moves the bytes where it can: ``copy_file_range`` (which shares blocks on
+    filesystems that clone, such as Btrfs and XFS), else ``sendfile``; Python reads and writes
+    only where neither applies. The copy holds the bytes the file had when opened (a file that
+    reports no size, as in ``/proc``, is read to its end). Opening without blocking means a
+    named pipe is refused rather than waited on.
+    """
+    source = os.open(src, _READ_FLAGS)
+    try:
+        info = os.fstat(source)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", src)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a pipe, socket or device)", src)
+        target = os.open(dst, _CREATE_FLAGS, 0o666)
+        try:
+            return _copy_descriptors(source, target, info.st_size or None)
+        finally:
+            os.close(target)
+    finally:
+        os.close(source)
+
+
+def _copy_descriptors(source: int, target: int, size: int | None) -> int:
+    """Copy ``size`` bytes (``None``: to the end) from ``source`` into the empty ``target``.
+
+    Both descriptors are at offset 0. A kernel copy that refuses the pair, or that moves nothing
+    of a file with a size, hands over to the next way; a source that turns out shorter than its
+    size ends the copy early.
+    """
+    limit = size if size is not None else sys.maxsize
+    copied = 0
+    for kernel_copy in _KERNEL_COPIES:
+        try:
+            while copied < limit and (step := kernel_copy(source, target, copied, limit - copied)):
+                copied += step
+        except OSError as exc:
+            if copied or exc.errno not in _NO_KERNEL_COPY:
+                raise
+            continue
+        if copied or size is None:
+            return copied
+    while copied < limit and (chunk := os.read(source, min(1 << 20, limit - copied))):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(target, view) :]
+        copied += len(chunk)
+    return copied
+
+
+def _copy_range(source: int, target: int, offset: int, count: int) -> int:
+    # Without offsets the kernel advances both descriptors, as the read fallback expects.
+    return os.copy_file_range(source, target, min(count, _KERNEL_COPY_CHUNK))
+
+
+def _send(source: int, target: int, offset: int, count: int) -> int:
+    return os.sendfile(target, source, offset, min(count, _KERNEL_COPY_CHUNK))
+
+
+_KERNEL_COPIES: tuple[Callable[[int, int, int, int], int], ...] = tuple(
+    copy
+    for copy, available in (
+        (_copy_range, hasattr(os, "copy_file_range")),
+        (_send, sys.platform == "linux" and hasattr(os, "sendfile")),
+    )
+    if available
+)
 
 
 def _local(path: str) -> str:

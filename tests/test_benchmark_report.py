@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +115,25 @@ def test_update_readme_replaces_only_between_markers(report: dict[str, Any]) -> 
     assert updated.endswith(f"\n{README_END}\noutro\n")
     assert "old table" not in updated
     assert update_readme(updated, report) == updated
+
+
+def test_local_rows_name_their_filesystem(report: dict[str, Any]) -> None:
+    """Local results say where they ran: tmpfs figures mean something else than a disk's."""
+    local = dict(report["results"][0], backend="local", workload="folder_put", title="10 x 4 KiB folder put")
+    local["rows"] = [_row("persist", 0.1), _row("flytekit", 0.3), _row("cp", 0.05)]
+    report["results"] = [local]
+    report["machine"]["local_fs"] = "tmpfs at /dev/shm"
+    assert "| local (tmpfs) | 10 x 4 KiB folder put | 0.100 s | cp 0.050 s | 0.50 | 3.00 |" in render_summary(
+        report
+    )
+    full = render_markdown(report)
+    assert "## Local filesystem (tmpfs at /dev/shm)" in full
+    assert "in memory (tmpfs)" in full
+
+
+def test_filesystem_of_reads_the_mount_table() -> None:
+    """The benchmark names the filesystem its local folders are on."""
+    from benchmarks.bench import filesystem_of
+
+    assert filesystem_of(Path("/proc/self")) == "proc"
+    assert filesystem_of(Path("/")) not in {"unknown", "proc"}

@@ -1,0 +1,96 @@
+"""The local-disk copy: kernel copies with fallbacks, special files refused, nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from persist import DataConfig, FileAccessProvider, UploadError, _transfer
+from persist._transfer import copy_file, temp_path
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="procfs and FIFOs as Linux has them")
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 3 * 1024 * 1024 + 7])
+def test_copy_is_byte_exact(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    (tmp_path / "src").write_bytes(data)
+    assert copy_file(str(tmp_path / "src"), str(tmp_path / "dst")) == size
+    assert (tmp_path / "dst").read_bytes() == data
+
+
+def test_copy_without_kernel_help_reads_and_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where neither copy_file_range nor sendfile exists, the bytes go through Python."""
+    monkeypatch.setattr(_transfer, "_KERNEL_COPIES", ())
+    data = os.urandom(2 * 1024 * 1024 + 3)
+    (tmp_path / "src").write_bytes(data)
+    assert copy_file(str(tmp_path / "src"), str(tmp_path / "dst")) == len(data)
+    assert (tmp_path / "dst").read_bytes() == data
+
+
+@linux_only
+def test_file_without_a_size_is_read_to_its_end(tmp_path: Path) -> None:
+    """/proc files report size 0 and live on another filesystem: the copy falls back and reads all."""
+    expected = Path("/proc/version").read_bytes()
+    assert expected
+    assert copy_file("/proc/version", str(tmp_path / "version")) == len(expected)
+    assert (tmp_path / "version").read_bytes() == expected
+
+
+def test_copy_never_overwrites(tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(b"new")
+    (tmp_path / "dst").write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        copy_file(str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert (tmp_path / "dst").read_bytes() == b"old"
+
+
+def test_folder_source_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        copy_file(str(tmp_path / "folder"), str(tmp_path / "dst"))
+    assert not (tmp_path / "dst").exists()
+
+
+@linux_only
+def test_named_pipe_in_a_folder_upload_fails_at_once(tmp_path: Path) -> None:
+    """A FIFO among the files is refused (not waited on) and named; no temporary file remains."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    os.mkfifo(src / "b.pipe")
+    dst = tmp_path / "dst"
+    provider = FileAccessProvider(tmp_path / "sb", str(tmp_path / "raw"), DataConfig())
+    outcome: list[BaseException | None] = []
+
+    def upload() -> None:
+        try:
+            provider.put_data(str(src), str(dst), is_multipart=True)
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=upload, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the upload waited on the named pipe"
+    [error] = outcome
+    assert isinstance(error, UploadError)
+    assert "b.pipe" in str(error)
+    assert "not a regular file" in str(error)
+    assert (dst / "a.txt").read_bytes() == b"a"
+    assert sorted(p.name for p in dst.iterdir()) == ["a.txt"]
+
+
+def test_temp_names_are_fresh_hidden_and_beside_the_target(tmp_path: Path) -> None:
+    names = {temp_path(str(tmp_path), str(tmp_path / "out.bin")) for _ in range(1000)}
+    assert len(names) == 1000
+    for name in names:
+        assert os.path.dirname(name) == str(tmp_path)
+        assert os.path.basename(name).startswith(".out.bin.")
+        assert name.endswith(".part")
