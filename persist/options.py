@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, S3Config
+from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, MiB, S3Config
 
 __all__ = [
     "AZURE_PROTOCOLS",
@@ -27,6 +27,7 @@ __all__ = [
     "gcs_setup_args",
     "get_additional_fsspec_call_kwargs",
     "get_fsspec_storage_options",
+    "obstore_part_size",
     "obstore_setup_args",
     "s3_setup_args",
     "secret_values",
@@ -377,3 +378,21 @@ def obstore_setup_args(protocol: str, data_config: DataConfig, anonymous: bool =
         "backoff": {"init_backoff": s3.backoff, "max_backoff": timedelta(seconds=120), "base": 2},
     }
     return {"config": config, "client_options": client, "retry_config": retry}
+
+
+OBSTORE_PART_SIZE = 16 * MiB
+"""The obstore engine's upload part size when ``generic.write_chunk_size_bytes`` is not set."""
+
+
+def obstore_part_size(data_config: DataConfig) -> int:
+    """The part size the obstore engine uploads with.
+
+    ``generic.write_chunk_size_bytes`` when a source set it (even to its default), else
+    :data:`OBSTORE_PART_SIZE`. The field keeps flytekit's 25 MiB default, which the fsspec engine
+    passes on as ``chunksize``; obstore's uploads to S3 measured 5-15 % faster with 16 MiB parts
+    (``benchmarks/``), with less memory in flight.
+    """
+    generic = data_config.generic
+    if "write_chunk_size_bytes" in generic.model_fields_set:
+        return generic.write_chunk_size_bytes
+    return OBSTORE_PART_SIZE

@@ -34,6 +34,7 @@ from persist.options import (
     choose_engine,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
+    obstore_part_size,
     obstore_setup_args,
     secret_values,
 )
@@ -197,7 +198,7 @@ class FileAccessProvider:
             return ObstoreTransfer(
                 retry=configured,
                 store_args=store_args,
-                chunk_size=cfg.generic.write_chunk_size_bytes,
+                chunk_size=obstore_part_size(cfg),
                 **common,
             )
         call_kwargs = get_additional_fsspec_call_kwargs(protocol, "put", cfg)

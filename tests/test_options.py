@@ -22,6 +22,7 @@ from persist.options import (
     gcs_setup_args,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
+    obstore_part_size,
     obstore_setup_args,
     s3_setup_args,
 )
@@ -572,6 +573,23 @@ class TestObstoreSetupArgs:
 
 # --------------------------------------------------------------------------------------------
 # Where secrets are unwrapped
+
+
+class TestObstorePartSize:
+    def test_unset_uses_the_obstore_default_while_fsspec_keeps_flytekits(self) -> None:
+        config = DataConfig()
+        assert obstore_part_size(config) == 16 * 1024 * 1024
+        assert get_additional_fsspec_call_kwargs("s3", "put", config) == {"chunksize": 25 * 1024 * 1024}
+
+    @pytest.mark.parametrize("size", [5 * 1024 * 1024, 25 * 1024 * 1024, 64 * 1024 * 1024])
+    def test_a_configured_size_is_used_as_given(self, size: int) -> None:
+        """Even a size equal to the field's default counts: the user chose it."""
+        config = DataConfig(generic=GenericPersistenceConfig(write_chunk_size_bytes=size))
+        assert obstore_part_size(config) == size
+
+    def test_legacy_variable_counts_as_set(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("_F_P_WRITE_CHUNK_SIZE", str(25 * 1024 * 1024))
+        assert obstore_part_size(DataConfig.auto()) == 25 * 1024 * 1024
 
 
 def test_secrets_are_unwrapped_only_in_options_module() -> None:
