@@ -71,8 +71,16 @@ LEGACY_NOTE = (
     "storage.connection: flytekit's legacy layout; persist's own layout is "
     "s3: {endpoint: ..., access_key_id: ...}"
 )
+FINDINGS = [
+    pytest.param(WITH_SECRET, INLINE_SECRET_NOTE, id="inline-secret"),
+    pytest.param(DEPRECATED, DEPRECATED_NOTE, id="deprecated-key"),
+    pytest.param(LEGACY, LEGACY_NOTE, id="flytekit-layout"),
+]
+"""Files that are valid but draw a note: a warning on stderr, or a problem under --strict."""
 
-PROBE_STEP = r"  {step:<7} ok     +\d+ ms  {detail}"
+PROBE_STEP = r"  {step:<7} {verdict:<6} +\d+ ms  {detail}"
+PROBE_NAME = r"\.persist-probe-[0-9a-f]{12}"
+"""The random name the probe gives its test object, as a pattern."""
 SUMMARY = r"copied {files} \({size}\) to {dst} in \d+\.\d\d s \(.+/s\)\n"
 
 pytestmark = pytest.mark.usefixtures("fresh_filesystems")
@@ -103,6 +111,39 @@ def make_tree(root: Path) -> Path:
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under root, by relative path, with its content."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def probe_step(step: str, detail: str, *, ok: bool = True) -> str:
+    """The pattern of one probe step line (``detail`` is a pattern too)."""
+    return PROBE_STEP.format(step=step, verdict="ok" if ok else "FAILED", detail=detail)
+
+
+def failed_write(reason: str) -> list[str]:
+    """The step lines of a probe whose first step, the write, failed with ``reason`` (a pattern)."""
+    return [probe_step("write", reason, ok=False)]
+
+
+def assert_probe(result: Result, config: str, target: str, steps: list[str], *, passed: bool) -> None:
+    """The exit status and every line of a probe of ``target``: header, ``steps`` (patterns), verdict."""
+    assert result.exit_code == (0 if passed else 1), result.output
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [f"{config}: OK", f"{config}: probe {target}"], result.stdout
+    assert len(lines) == len(steps) + 3, result.stdout
+    for pattern, line in zip(steps, lines[2:-1], strict=True):
+        assert re.fullmatch(pattern, line), line
+    verdict = "OK" if passed else "FAILED"
+    assert re.fullmatch(re.escape(f"{config}: probe {verdict} (") + r"\d+ ms\)", lines[-1]), lines[-1]
+
+
+def assert_probe_passed(result: Result, config: str, target: str, entries: str = r"\d+") -> None:
+    """Exit 0 and the seven lines of a passing probe; the list step saw ``entries`` (a pattern)."""
+    steps = [
+        probe_step("write", re.escape(target) + "/" + PROBE_NAME),
+        probe_step("read", "42 bytes match"),
+        probe_step("list", f"{entries} entries"),
+        probe_step("delete", "removed"),
+    ]
+    assert_probe(result, config, target, steps, passed=True)
 
 
 class TestValidate:
@@ -174,14 +215,7 @@ class TestValidate:
         assert result.stdout == ""
         assert result.stderr.splitlines()[-1] == message
 
-    @pytest.mark.parametrize(
-        ("text", "note"),
-        [
-            pytest.param(WITH_SECRET, INLINE_SECRET_NOTE, id="inline-secret"),
-            pytest.param(DEPRECATED, DEPRECATED_NOTE, id="deprecated-key"),
-            pytest.param(LEGACY, LEGACY_NOTE, id="flytekit-layout"),
-        ],
-    )
+    @pytest.mark.parametrize(("text", "note"), FINDINGS)
     def test_warnings_without_strict(self, runner: CliRunner, tmp_path: Path, text: str, note: str) -> None:
         """Inline secrets, deprecated keys and the legacy layout are warnings on stderr; exit 0."""
         path = write(tmp_path, "f.yaml", text)
@@ -190,14 +224,7 @@ class TestValidate:
         assert result.stdout == f"{path}: OK\n"
         assert f"warning: {path}: {note}" in result.stderr.splitlines()
 
-    @pytest.mark.parametrize(
-        ("text", "note"),
-        [
-            pytest.param(WITH_SECRET, INLINE_SECRET_NOTE, id="inline-secret"),
-            pytest.param(DEPRECATED, DEPRECATED_NOTE, id="deprecated-key"),
-            pytest.param(LEGACY, LEGACY_NOTE, id="flytekit-layout"),
-        ],
-    )
+    @pytest.mark.parametrize(("text", "note"), FINDINGS)
     def test_strict_fails(self, runner: CliRunner, tmp_path: Path, text: str, note: str) -> None:
         """With --strict the same findings are problems; exit 1."""
         path = write(tmp_path, "f.yaml", text)
@@ -299,16 +326,7 @@ class TestProbeLocal:
         target = tmp_path / "probe"
         target.mkdir()
         result = invoke(runner, "validate", path, "--probe", str(target))
-        assert result.exit_code == 0, result.output
-        lines = result.stdout.splitlines()
-        assert lines[:2] == [f"{path}: OK", f"{path}: probe {target}"]
-        name = re.escape(str(target)) + r"/\.persist-probe-[0-9a-f]{12}"
-        assert re.fullmatch(PROBE_STEP.format(step="write", detail=name), lines[2])
-        assert re.fullmatch(PROBE_STEP.format(step="read", detail="42 bytes match"), lines[3])
-        assert re.fullmatch(PROBE_STEP.format(step="list", detail="1 entries"), lines[4])
-        assert re.fullmatch(PROBE_STEP.format(step="delete", detail="removed"), lines[5])
-        assert re.fullmatch(re.escape(f"{path}: probe OK (") + r"\d+ ms\)", lines[6])
-        assert len(lines) == 7
+        assert_probe_passed(result, path, str(target), entries="1")
         assert list(target.iterdir()) == []
 
     def test_probe_failure(self, runner: CliRunner, tmp_path: Path) -> None:
@@ -316,12 +334,9 @@ class TestProbeLocal:
         path = write(tmp_path, "good.yaml", GOOD)
         blocker = tmp_path / "a-file"
         blocker.write_text("x")
-        result = invoke(runner, "validate", path, "--probe", str(blocker / "sub"))
-        assert result.exit_code == 1
-        lines = result.stdout.splitlines()
-        assert re.fullmatch(r"  write   FAILED +\d+ ms  Not a directory", lines[2])
-        assert re.fullmatch(re.escape(f"{path}: probe FAILED (") + r"\d+ ms\)", lines[3])
-        assert len(lines) == 4
+        target = str(blocker / "sub")
+        result = invoke(runner, "validate", path, "--probe", target)
+        assert_probe(result, path, target, failed_write("Not a directory"), passed=False)
 
     def test_no_probe_for_invalid_file(self, runner: CliRunner, tmp_path: Path) -> None:
         """An invalid file is not probed."""

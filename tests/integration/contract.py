@@ -12,7 +12,7 @@ import io
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -46,6 +46,14 @@ def read_tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+class Tree(NamedTuple):
+    """A local folder to upload (``make_tree``), its files, and a folder to download into (not created)."""
+
+    root: Path
+    files: dict[str, bytes]
+    out: Path
+
+
 class ProviderContract:
     """Round trips, layouts, errors and safety that every backend must show."""
 
@@ -59,14 +67,20 @@ class ProviderContract:
         )
 
     @pytest.fixture
-    def tree(self, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    def tree(self, tmp_path: Path) -> Tree:
         root = tmp_path / "tree"
-        return root, make_tree(root)
+        return Tree(root, make_tree(root), tmp_path / "back")
 
     def read_remote(self, provider: FileAccessProvider, uri: str) -> bytes:
         fs = provider.get_filesystem_for_path(uri)
         fs.invalidate_cache()
         return bytes(fs.cat_file(uri))
+
+    def put_bytes(self, provider: FileAccessProvider, tmp_path: Path, uri: str, content: bytes) -> None:
+        """Upload ``content`` to ``uri`` with put_data, from a local file."""
+        src = tmp_path / "upload.bin"
+        src.write_bytes(content)
+        provider.put_data(str(src), uri)
 
     # --- files ----------------------------------------------------------------------------
 
@@ -95,10 +109,8 @@ class ProviderContract:
         self, provider: FileAccessProvider, remote_root: str, tmp_path: Path
     ) -> None:
         """A successful download replaces the destination file and leaves no temporary file."""
-        src = tmp_path / "src.txt"
-        src.write_bytes(b"new content")
         uri = f"{remote_root}/d.txt"
-        provider.put_data(str(src), uri)
+        self.put_bytes(provider, tmp_path, uri, b"new content")
         dst = tmp_path / "dl" / "d.txt"
         dst.parent.mkdir()
         dst.write_bytes(b"old content that is longer")
@@ -134,82 +146,54 @@ class ProviderContract:
 
     def test_exists(self, provider: FileAccessProvider, remote_root: str, tmp_path: Path) -> None:
         """exists is True for an uploaded object and False for a missing one."""
-        src = tmp_path / "e.txt"
-        src.write_bytes(b"e")
         uri = f"{remote_root}/exists/e.txt"
         assert provider.exists(uri) is False
-        provider.put_data(str(src), uri)
+        self.put_bytes(provider, tmp_path, uri, b"e")
         assert provider.exists(uri) is True
         assert provider.exists(f"{remote_root}/exists/other.txt") is False
 
     # --- folders --------------------------------------------------------------------------
 
-    def test_folder_round_trip(
-        self,
-        provider: FileAccessProvider,
-        remote_root: str,
-        tmp_path: Path,
-        tree: tuple[Path, dict[str, bytes]],
-    ) -> None:
+    def test_folder_round_trip(self, provider: FileAccessProvider, remote_root: str, tree: Tree) -> None:
         """A folder uploaded and downloaded again has the same files and bytes."""
-        root, files = tree
         uri = f"{remote_root}/folder"
-        provider.upload_directory(str(root), uri)
-        out = tmp_path / "back"
-        provider.download_directory(uri, str(out))
-        assert read_tree(out) == files
+        provider.upload_directory(str(tree.root), uri)
+        provider.download_directory(uri, str(tree.out))
+        assert read_tree(tree.out) == tree.files
 
     def test_folder_upload_layout_does_not_depend_on_destination_existing(
-        self,
-        provider: FileAccessProvider,
-        remote_root: str,
-        tmp_path: Path,
-        tree: tuple[Path, dict[str, bytes]],
+        self, provider: FileAccessProvider, remote_root: str, tree: Tree
     ) -> None:
         """Uploading the same folder twice gives the same keys (no nested copy the second time)."""
-        root, files = tree
         uri = f"{remote_root}/twice"
-        provider.put_data(str(root), uri, is_multipart=True)
-        provider.put_data(str(root), uri, is_multipart=True)
-        out = tmp_path / "back"
-        provider.get_data(uri, str(out), is_multipart=True)
-        assert read_tree(out) == files
+        provider.put_data(str(tree.root), uri, is_multipart=True)
+        provider.put_data(str(tree.root), uri, is_multipart=True)
+        provider.get_data(uri, str(tree.out), is_multipart=True)
+        assert read_tree(tree.out) == tree.files
 
     def test_folder_download_into_existing_folder_keeps_layout(
-        self,
-        provider: FileAccessProvider,
-        remote_root: str,
-        tmp_path: Path,
-        tree: tuple[Path, dict[str, bytes]],
+        self, provider: FileAccessProvider, remote_root: str, tree: Tree
     ) -> None:
         """Downloading into an existing folder puts files at the same relative paths."""
-        root, files = tree
         uri = f"{remote_root}/into-existing"
-        provider.upload_directory(str(root), uri)
-        out = tmp_path / "existing"
-        out.mkdir()
-        (out / "already.txt").write_bytes(b"here before")
-        provider.download_directory(uri, str(out))
-        assert read_tree(out) == {**files, "already.txt": b"here before"}
+        provider.upload_directory(str(tree.root), uri)
+        tree.out.mkdir()
+        (tree.out / "already.txt").write_bytes(b"here before")
+        provider.download_directory(uri, str(tree.out))
+        assert read_tree(tree.out) == {**tree.files, "already.txt": b"here before"}
 
     def test_async_folder_round_trip(
-        self,
-        provider: FileAccessProvider,
-        remote_root: str,
-        tmp_path: Path,
-        tree: tuple[Path, dict[str, bytes]],
+        self, provider: FileAccessProvider, remote_root: str, tree: Tree
     ) -> None:
         """The async twins move folders too, awaited from a running event loop."""
-        root, files = tree
         uri = f"{remote_root}/async"
-        out = tmp_path / "async-out"
 
         async def main() -> None:
-            await provider.async_put_data(str(root), uri, is_multipart=True)
-            await provider.async_get_data(uri, str(out), is_multipart=True)
+            await provider.async_put_data(str(tree.root), uri, is_multipart=True)
+            await provider.async_get_data(uri, str(tree.out), is_multipart=True)
 
         asyncio.run(main())
-        assert read_tree(out) == files
+        assert read_tree(tree.out) == tree.files
 
     def test_sync_methods_work_inside_a_running_loop(
         self, provider: FileAccessProvider, remote_root: str, tmp_path: Path
@@ -288,15 +272,11 @@ class ProviderContract:
         assert uri.endswith("/named.txt")
         assert self.read_remote(provider, uri) == b"named"
 
-    def test_put_raw_data_folder(
-        self, provider: FileAccessProvider, tmp_path: Path, tree: tuple[Path, dict[str, bytes]]
-    ) -> None:
+    def test_put_raw_data_folder(self, provider: FileAccessProvider, tree: Tree) -> None:
         """A folder path is uploaded recursively under the prefix."""
-        root, files = tree
-        uri = provider.put_raw_data(str(root), upload_prefix="dir-up")
-        out = tmp_path / "raw-back"
-        provider.get_data(uri, str(out), is_multipart=True)
-        assert read_tree(out) == files
+        uri = provider.put_raw_data(str(tree.root), upload_prefix="dir-up")
+        provider.get_data(uri, str(tree.out), is_multipart=True)
+        assert read_tree(tree.out) == tree.files
 
     @pytest.mark.parametrize(
         ("upload_prefix", "file_name"),
@@ -350,20 +330,17 @@ class RemoteContract(ProviderContract):
         self, provider: FileAccessProvider, remote_root: str, tmp_path: Path
     ) -> None:
         """Execution metadata reaches an uploaded file's user metadata."""
-        src = tmp_path / "m.txt"
-        src.write_bytes(b"m")
         uri = f"{remote_root}/meta/m.txt"
-        provider.put_data(str(src), uri)
+        self.put_bytes(provider, tmp_path, uri, b"m")
         self.assert_has_metadata(provider, uri)
 
     def test_metadata_on_folder_upload(
-        self, provider: FileAccessProvider, remote_root: str, tree: tuple[Path, dict[str, bytes]]
+        self, provider: FileAccessProvider, remote_root: str, tree: Tree
     ) -> None:
         """Execution metadata reaches every object of a folder upload."""
-        root, files = tree
         uri = f"{remote_root}/meta-folder"
-        provider.upload_directory(str(root), uri)
-        for rel in files:
+        provider.upload_directory(str(tree.root), uri)
+        for rel in tree.files:
             self.assert_has_metadata(provider, f"{uri}/{rel}")
 
     def test_metadata_on_raw_bytes(self, provider: FileAccessProvider) -> None:

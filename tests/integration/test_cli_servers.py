@@ -13,7 +13,7 @@ import re
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,19 @@ from tests.integration.servers import (
     moto_server,
     s3_client,
 )
-from tests.test_cli import invoke
+from tests.test_cli import (
+    PROBE_NAME,
+    assert_probe,
+    assert_probe_passed,
+    failed_write,
+    invoke,
+    make_tree,
+    probe_step,
+    tree,
+)
 
-STEP_OK = r"  {step:<7} ok     +\d+ ms  {detail}"
-STEP_FAILED = r"  {step:<7} FAILED +\d+ ms  {detail}"
-PROBE_NAME = r"\.persist-probe-[0-9a-f]{12}"
+ConfigureS3 = Callable[[str, str, str], str]
+"""``configure_s3(endpoint, access_key_id, secret)``: the path of a config file using that key."""
 
 pytestmark = pytest.mark.usefixtures("fresh_filesystems")
 
@@ -63,17 +71,20 @@ def keys(client: Any, bucket: str) -> dict[str, int]:
     return {obj["Key"]: obj["Size"] for obj in listing.get("Contents", [])}
 
 
-def assert_probe_passed(result: Result, config: str, uri: str) -> None:
-    """Exit 0 and the seven lines of a passing probe, in order."""
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert lines[:2] == [f"{config}: OK", f"{config}: probe {uri}"]
-    assert re.fullmatch(STEP_OK.format(step="write", detail=re.escape(uri) + "/" + PROBE_NAME), lines[2])
-    assert re.fullmatch(STEP_OK.format(step="read", detail="42 bytes match"), lines[3])
-    assert re.fullmatch(STEP_OK.format(step="list", detail=r"\d+ entries"), lines[4])
-    assert re.fullmatch(STEP_OK.format(step="delete", detail="removed"), lines[5])
-    assert re.fullmatch(re.escape(f"{config}: probe OK (") + r"\d+ ms\)", lines[6])
-    assert len(lines) == 7
+@pytest.fixture
+def configure_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConfigureS3:
+    """Put a secret in PERSIST_S3__SECRET_ACCESS_KEY and write a config (``s3_yaml``) to go with it."""
+
+    def configure(endpoint: str, access_key_id: str, secret: str) -> str:
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", secret)
+        return s3_yaml(tmp_path, endpoint, access_key_id)
+
+    return configure
+
+
+def probe(runner: CliRunner, config: str, uri: str) -> Result:
+    """Run ``persist validate --env CONFIG --probe URI``."""
+    return invoke(runner, "validate", "--env", config, "--probe", uri)
 
 
 # -- a moto server that checks credentials ----------------------------------------------------
@@ -89,6 +100,11 @@ class AuthMoto:
     secret: str
     no_list_key_id: str
     no_list_secret: str
+
+    def keys(self, bucket: str) -> dict[str, int]:
+        """Every object key in ``bucket`` with its size, read with the key that may do anything."""
+        with s3_client(self.endpoint, self.key_id, self.secret) as client:
+            return keys(client, bucket)
 
 
 def _allow(actions: list[str], deny: list[str] | None = None) -> str:
@@ -145,155 +161,85 @@ def auth_bucket(auth_moto: AuthMoto) -> Iterator[str]:
             client.delete_object(Bucket=auth_moto.bucket, Key=key)
 
 
+@pytest.fixture
+def auth_uri(auth_bucket: str) -> str:
+    """Where the probes against the auth server write."""
+    return f"s3://{auth_bucket}/probes"
+
+
 # -- validate --probe ----------------------------------------------------------------------------
 
 
 class TestProbeS3:
     def test_probe_passes_and_leaves_nothing(
-        self,
-        runner: CliRunner,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
-        s3_endpoint: str,
-        s3_bucket: str,
+        self, runner: CliRunner, configure_s3: ConfigureS3, s3_endpoint: str, s3_bucket: str
     ) -> None:
         """write/read/list/delete all pass against moto, and the bucket is empty afterwards."""
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", S3_SECRET_KEY)
-        config = s3_yaml(tmp_path, s3_endpoint, S3_ACCESS_KEY)
+        config = configure_s3(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY)
         uri = f"s3://{s3_bucket}/prefix"
-        result = invoke(runner, "validate", "--env", config, "--probe", uri)
-        assert_probe_passed(result, config, uri)
-        assert re.fullmatch(STEP_OK.format(step="list", detail="1 entries"), result.stdout.splitlines()[4])
+        assert_probe_passed(probe(runner, config, uri), config, uri, entries="1")
         with s3_client(s3_endpoint) as client:
             assert keys(client, s3_bucket) == {}
 
     def test_right_key_passes_on_checking_server(
-        self,
-        runner: CliRunner,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
-        auth_moto: AuthMoto,
-        auth_bucket: str,
+        self, runner: CliRunner, configure_s3: ConfigureS3, auth_moto: AuthMoto, auth_uri: str
     ) -> None:
         """With the key moto issued, the probe passes on the server that checks signatures."""
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", auth_moto.secret)
-        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.key_id)
-        uri = f"s3://{auth_bucket}/probes"
-        result = invoke(runner, "validate", "--env", config, "--probe", uri)
-        assert_probe_passed(result, config, uri)
-        with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
-            assert keys(client, auth_bucket) == {}
+        config = configure_s3(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret)
+        assert_probe_passed(probe(runner, config, auth_uri), config, auth_uri)
+        assert auth_moto.keys(auth_moto.bucket) == {}
 
     def test_wrong_secret_fails_clearly(
-        self,
-        runner: CliRunner,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
-        auth_moto: AuthMoto,
-        auth_bucket: str,
+        self, runner: CliRunner, configure_s3: ConfigureS3, auth_moto: AuthMoto, auth_uri: str
     ) -> None:
         """A wrong secret: the write step FAILED with SignatureDoesNotMatch, exit 1, secret hidden."""
         wrong = f"wrong-secret-{uuid.uuid4().hex}"
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", wrong)
-        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.key_id)
-        uri = f"s3://{auth_bucket}/probes"
-        result = invoke(runner, "validate", "--env", config, "--probe", uri)
-        assert result.exit_code == 1
-        lines = result.stdout.splitlines()
-        assert lines[:2] == [f"{config}: OK", f"{config}: probe {uri}"]
-        assert re.fullmatch(
-            STEP_FAILED.format(
-                step="write",
-                detail=re.escape("the secret key does not match the access key id (SignatureDoesNotMatch)"),
-            ),
-            lines[2],
-        ), lines[2]
-        assert re.fullmatch(re.escape(f"{config}: probe FAILED (") + r"\d+ ms\)", lines[3])
-        assert len(lines) == 4
+        config = configure_s3(auth_moto.endpoint, auth_moto.key_id, wrong)
+        result = probe(runner, config, auth_uri)
+        reason = "the secret key does not match the access key id (SignatureDoesNotMatch)"
+        assert_probe(result, config, auth_uri, failed_write(re.escape(reason)), passed=False)
         assert wrong not in result.output
         assert auth_moto.secret not in result.output
-        with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
-            assert keys(client, auth_bucket) == {}
+        assert auth_moto.keys(auth_moto.bucket) == {}
 
     def test_unknown_key_fails_clearly(
-        self,
-        runner: CliRunner,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
-        auth_moto: AuthMoto,
-        auth_bucket: str,
+        self, runner: CliRunner, configure_s3: ConfigureS3, auth_moto: AuthMoto, auth_uri: str
     ) -> None:
         """An access key id the server does not know is named as such."""
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", auth_moto.secret)
-        config = s3_yaml(tmp_path, auth_moto.endpoint, "AKIDNOTKNOWNHERE0000")
-        uri = f"s3://{auth_bucket}/probes"
-        result = invoke(runner, "validate", "--env", config, "--probe", uri)
-        assert result.exit_code == 1
-        assert re.fullmatch(
-            STEP_FAILED.format(
-                step="write",
-                detail=re.escape("the server does not know this access key id (InvalidAccessKeyId)"),
-            ),
-            result.stdout.splitlines()[2],
-        ), result.stdout
+        config = configure_s3(auth_moto.endpoint, "AKIDNOTKNOWNHERE0000", auth_moto.secret)
+        result = probe(runner, config, auth_uri)
+        reason = "the server does not know this access key id (InvalidAccessKeyId)"
+        assert_probe(result, config, auth_uri, failed_write(re.escape(reason)), passed=False)
         assert auth_moto.secret not in result.output
 
     def test_failed_step_still_cleans_up(
-        self,
-        runner: CliRunner,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
-        auth_moto: AuthMoto,
-        auth_bucket: str,
+        self, runner: CliRunner, configure_s3: ConfigureS3, auth_moto: AuthMoto, auth_uri: str
     ) -> None:
         """When listing is denied after the write, the probe object is still deleted."""
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", auth_moto.no_list_secret)
-        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.no_list_key_id)
-        uri = f"s3://{auth_bucket}/probes"
-        result = invoke(runner, "validate", "--env", config, "--probe", uri)
-        assert result.exit_code == 1, result.output
-        lines = result.stdout.splitlines()
-        assert re.fullmatch(STEP_OK.format(step="write", detail=re.escape(uri) + "/" + PROBE_NAME), lines[2])
-        assert re.fullmatch(STEP_OK.format(step="read", detail="42 bytes match"), lines[3])
-        assert re.fullmatch(
-            STEP_FAILED.format(
-                step="list",
-                detail=re.escape("the credentials are not allowed to do this here (AccessDenied)"),
-            ),
-            lines[4],
-        ), lines[4]
-        assert re.fullmatch(STEP_OK.format(step="cleanup", detail="removed"), lines[5])
-        assert re.fullmatch(re.escape(f"{config}: probe FAILED (") + r"\d+ ms\)", lines[6])
-        with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
-            assert keys(client, auth_bucket) == {}
+        config = configure_s3(auth_moto.endpoint, auth_moto.no_list_key_id, auth_moto.no_list_secret)
+        denied = re.escape("the credentials are not allowed to do this here (AccessDenied)")
+        steps = [
+            probe_step("write", re.escape(auth_uri) + "/" + PROBE_NAME),
+            probe_step("read", "42 bytes match"),
+            probe_step("list", denied, ok=False),
+            probe_step("cleanup", "removed"),
+        ]
+        assert_probe(probe(runner, config, auth_uri), config, auth_uri, steps, passed=False)
+        assert auth_moto.keys(auth_moto.bucket) == {}
 
-    def test_unreachable_endpoint_fails_fast(
-        self, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_unreachable_endpoint_fails_fast(self, runner: CliRunner, configure_s3: ConfigureS3) -> None:
         """Nothing listening: one FAILED line naming the connection, within seconds; exit 1."""
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", S3_SECRET_KEY)
         endpoint = f"http://127.0.0.1:{find_free_port()}"
-        config = s3_yaml(tmp_path, endpoint, S3_ACCESS_KEY)
+        config = configure_s3(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY)
         uri = "s3://nowhere-bucket/probes"
         started = time.monotonic()
-        result = invoke(runner, "validate", "--env", config, "--probe", uri)
+        result = probe(runner, config, uri)
         elapsed = time.monotonic() - started
-        assert result.exit_code == 1
         assert elapsed < 20, f"the probe took {elapsed:.1f} s"
-        lines = result.stdout.splitlines()
-        assert len(lines) == 4, result.stdout
-        assert re.fullmatch(
-            STEP_FAILED.format(
-                step="write",
-                detail=re.escape("cannot connect to the endpoint; is the URL right and the server up? (")
-                + ".*"
-                + re.escape(endpoint)
-                + r".*\)",
-            ),
-            lines[2],
-        ), lines[2]
-        assert re.fullmatch(re.escape(f"{config}: probe FAILED (") + r"\d+ ms\)", lines[3])
-        assert S3_SECRET_KEY not in lines[2]
+        reason = re.escape("cannot connect to the endpoint; is the URL right and the server up? (")
+        reason += ".*" + re.escape(endpoint) + r".*\)"
+        assert_probe(result, config, uri, failed_write(reason), passed=False)
+        assert S3_SECRET_KEY not in result.stdout.splitlines()[2]
 
 
 class TestProbeAzure:
@@ -322,25 +268,11 @@ class TestProbeAzure:
 # -- cp / ls -------------------------------------------------------------------------------------
 
 
-def make_tree(root: Path) -> Path:
-    """A small folder: a.txt (6 bytes) and sub/b.txt (7 bytes)."""
-    (root / "sub").mkdir(parents=True)
-    (root / "a.txt").write_bytes(b"hello\n")
-    (root / "sub" / "b.txt").write_bytes(b"world!\n")
-    return root
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under root, by relative path, with its content."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 class TestCpLsS3:
     @pytest.fixture
-    def config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> str:
+    def config(self, configure_s3: ConfigureS3, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> str:
         """PERSIST_CONFIG names the moto config; the secret comes from the environment."""
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", S3_SECRET_KEY)
-        path = s3_yaml(tmp_path, s3_endpoint, S3_ACCESS_KEY)
+        path = configure_s3(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY)
         monkeypatch.setenv("PERSIST_CONFIG", path)
         return path
 
@@ -410,14 +342,13 @@ class TestCpLsS3:
         self,
         runner: CliRunner,
         tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
+        configure_s3: ConfigureS3,
         auth_moto: AuthMoto,
         auth_bucket: str,
     ) -> None:
         """cp and ls with a wrong secret: one error line with the backend's reason, secret hidden."""
         wrong = f"wrong-secret-{uuid.uuid4().hex}"
-        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", wrong)
-        config = s3_yaml(tmp_path, auth_moto.endpoint, auth_moto.key_id)
+        config = configure_s3(auth_moto.endpoint, auth_moto.key_id, wrong)
         src = make_tree(tmp_path / "src") / "a.txt"
         uri = f"s3://{auth_bucket}/x/a.txt"
         for args in (["cp", "--config", config, str(src), uri], ["ls", "--config", config, uri]):

@@ -13,6 +13,8 @@ from tests.integration.contract import ProviderContract
 class TestLocalPaths(ProviderContract):
     """Plain local paths."""
 
+    scheme = ""
+
     @pytest.fixture
     def data_config(self) -> DataConfig:
         return DataConfig()
@@ -21,21 +23,13 @@ class TestLocalPaths(ProviderContract):
     def remote_root(self, tmp_path: Path) -> str:
         root = tmp_path / "store"
         root.mkdir()
-        return str(root)
+        return f"{self.scheme}{root}"
 
 
-class TestFileUris(ProviderContract):
+class TestFileUris(TestLocalPaths):
     """file:// URIs."""
 
-    @pytest.fixture
-    def data_config(self) -> DataConfig:
-        return DataConfig()
-
-    @pytest.fixture
-    def remote_root(self, tmp_path: Path) -> str:
-        root = tmp_path / "store"
-        root.mkdir()
-        return f"file://{root}"
+    scheme = "file://"
 
 
 def test_local_recursive_get_refuses_symlink_out_of_target(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import pytest
 
@@ -115,6 +115,18 @@ class TestS3Checksums:
         assert bool(head.get("ChecksumSHA256")) is upload_checksum, head
 
 
+ProviderFor = Callable[[int], FileAccessProvider]
+"""``provider_for(retries)``: a provider that reaches moto through the fault proxy."""
+
+
+class Transfer(NamedTuple):
+    """A local file to upload, the object it goes to, and a local path to download it to."""
+
+    src: Path
+    uri: str
+    out: Path
+
+
 @pytest.fixture
 def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
     with FaultProxy(s3_endpoint) as running:
@@ -131,12 +143,19 @@ class TestS3Faults:
     """Throttling and resets between the client and moto, injected by a proxy, on both engines."""
 
     @pytest.fixture
-    def provider_for(self, tmp_path: Path, engine: str) -> Callable[[str, int], FileAccessProvider]:
-        def make(endpoint: str, retries: int) -> FileAccessProvider:
-            config = s3_config(endpoint, retries=retries, engine=engine)
+    def provider_for(self, tmp_path: Path, engine: str, proxy: FaultProxy) -> ProviderFor:
+        def make(retries: int) -> FileAccessProvider:
+            config = s3_config(proxy.url, retries=retries, engine=engine)
             return FileAccessProvider(tmp_path / "sb", "s3://unused/raw/", config)
 
         return make
+
+    @pytest.fixture
+    def transfer(self, tmp_path: Path, s3_bucket: str) -> Transfer:
+        """4 KiB of random bytes in f.bin, to go to f.bin in a fresh bucket and back to out/f.bin."""
+        src = tmp_path / "f.bin"
+        src.write_bytes(os.urandom(4096))
+        return Transfer(src, f"s3://{s3_bucket}/f.bin", tmp_path / "out" / "f.bin")
 
     # aiohttp (under s3fs) replays an idempotent request once when its keep-alive connection
     # drops (a stale pooled connection) before botocore sees an error, so one fsspec attempt
@@ -150,99 +169,63 @@ class TestS3Faults:
 
     @pytest.mark.parametrize("mode", ["slowdown", "reset"])
     def test_upload_succeeds_when_retries_cover_the_faults(
-        self,
-        proxy: FaultProxy,
-        provider_for: Callable[[str, int], FileAccessProvider],
-        engine: str,
-        s3_bucket: str,
-        tmp_path: Path,
-        mode: str,
+        self, proxy: FaultProxy, provider_for: ProviderFor, engine: str, transfer: Transfer, mode: str
     ) -> None:
         """Faults that fill two attempts and retries=2: the third attempt succeeds."""
-        provider = provider_for(proxy.url, retries=2)
-        src = tmp_path / "f.bin"
-        src.write_bytes(os.urandom(4096))
+        provider = provider_for(retries=2)
         faults = 2 * self.REQUESTS_PER_ATTEMPT[engine, mode]
         proxy.reset(faults, mode, methods={"PUT"})  # type: ignore[arg-type]
-        provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
+        provider.put_data(str(transfer.src), transfer.uri)
         assert proxy.failures_injected == faults
         assert proxy.requests_seen["PUT"] == faults + 1
-        out = tmp_path / "out.bin"
-        provider.get_data(f"s3://{s3_bucket}/f.bin", str(out))
-        assert out.read_bytes() == src.read_bytes()
+        provider.get_data(transfer.uri, str(transfer.out))
+        assert transfer.out.read_bytes() == transfer.src.read_bytes()
 
     @pytest.mark.parametrize("mode", ["slowdown", "reset"])
     def test_upload_fails_when_faults_outnumber_retries(
-        self,
-        proxy: FaultProxy,
-        provider_for: Callable[[str, int], FileAccessProvider],
-        engine: str,
-        s3_bucket: str,
-        tmp_path: Path,
-        mode: str,
+        self, proxy: FaultProxy, provider_for: ProviderFor, engine: str, transfer: Transfer, mode: str
     ) -> None:
         """Faults that fill three attempts and retries=2: UploadError, no fourth attempt, no object."""
-        provider = provider_for(proxy.url, retries=2)
-        src = tmp_path / "f.bin"
-        src.write_bytes(b"payload")
+        provider = provider_for(retries=2)
         faults = 3 * self.REQUESTS_PER_ATTEMPT[engine, mode]
         proxy.reset(faults + 5, mode, methods={"PUT"})  # type: ignore[arg-type]
-        with pytest.raises(UploadError, match=rf"upload {src} -> s3://{s3_bucket}/f.bin failed") as info:
-            provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
+        with pytest.raises(UploadError, match=rf"upload {transfer.src} -> {transfer.uri} failed") as info:
+            provider.put_data(str(transfer.src), transfer.uri)
         assert info.value.__cause__ is not None
         assert proxy.requests_seen["PUT"] == faults
         proxy.reset(0)
-        assert provider.exists(f"s3://{s3_bucket}/f.bin") is False
+        assert provider.exists(transfer.uri) is False
 
     def test_non_retryable_errors_fail_at_once(
-        self,
-        proxy: FaultProxy,
-        provider_for: Callable[[str, int], FileAccessProvider],
-        engine: str,
-        tmp_path: Path,
+        self, proxy: FaultProxy, provider_for: ProviderFor, transfer: Transfer
     ) -> None:
         """An upload to a missing bucket is not retried: one request, then UploadError."""
-        provider = provider_for(proxy.url, retries=3)
-        src = tmp_path / "f.bin"
-        src.write_bytes(b"payload")
+        provider = provider_for(retries=3)
         proxy.reset(0)
         with pytest.raises(UploadError, match="NoSuchBucket"):
-            provider.put_data(str(src), "s3://no-such-bucket-here/f.bin")
+            provider.put_data(str(transfer.src), "s3://no-such-bucket-here/f.bin")
         assert proxy.requests_seen["PUT"] == 1
 
     def test_failed_download_keeps_existing_file(
-        self,
-        proxy: FaultProxy,
-        provider_for: Callable[[str, int], FileAccessProvider],
-        engine: str,
-        s3_bucket: str,
-        tmp_path: Path,
+        self, proxy: FaultProxy, provider_for: ProviderFor, transfer: Transfer
     ) -> None:
         """A download that keeps failing leaves the existing local file as it was, and no temp file."""
-        provider = provider_for(proxy.url, retries=1)
-        src = tmp_path / "f.bin"
-        src.write_bytes(os.urandom(2048))
-        provider.put_data(str(src), f"s3://{s3_bucket}/f.bin")
-        out_dir = tmp_path / "out"
-        out_dir.mkdir()
-        dst = out_dir / "f.bin"
+        provider = provider_for(retries=1)
+        provider.put_data(str(transfer.src), transfer.uri)
+        dst = transfer.out
+        dst.parent.mkdir()
         dst.write_bytes(b"the old file")
         proxy.reset(10, "reset", methods={"GET", "HEAD"})
         with pytest.raises(DownloadError, match=rf"{dst} left unchanged"):
-            provider.get_data(f"s3://{s3_bucket}/f.bin", str(dst))
+            provider.get_data(transfer.uri, str(dst))
         assert dst.read_bytes() == b"the old file"
-        assert [p.name for p in out_dir.iterdir()] == ["f.bin"]
+        assert [p.name for p in dst.parent.iterdir()] == ["f.bin"]
 
     def test_folder_upload_retries_each_file(
-        self,
-        proxy: FaultProxy,
-        provider_for: Callable[[str, int], FileAccessProvider],
-        engine: str,
-        s3_bucket: str,
-        tmp_path: Path,
+        self, proxy: FaultProxy, provider_for: ProviderFor, s3_bucket: str, tmp_path: Path
     ) -> None:
         """Faults spread over a folder upload are retried per file; every file arrives intact."""
-        provider = provider_for(proxy.url, retries=3)
+        provider = provider_for(retries=3)
         root = tmp_path / "tree"
         root.mkdir()
         files = {f"f{i}.bin": os.urandom(512) for i in range(12)}
