@@ -239,8 +239,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     not_run = report["settings"].get("not_run") or []
     if not_run:
         lines += [
-            f"Not run: {', '.join(f'`{key}`' for key in not_run)} (slow on moto, which takes "
-            "120-200 small PUTs a second whatever the client; add `--include-slow`).",
+            f"Not run: {', '.join(f'`{key}`' for key in not_run)} (slow: moto takes "
+            "120-200 small PUTs a second and Azurite falls to about 45 a second as a container fills, "
+            "whatever the client; add `--include-slow`).",
             "",
         ]
     results = report["results"]

@@ -28,7 +28,7 @@ _MiB = 1024 * 1024
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * _MiB
 # Parts of one file in flight at once hold at most about this much memory.
-_PART_BUFFER = 128 * _MiB
+_PART_BUFFER = 64 * _MiB
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
