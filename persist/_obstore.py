@@ -19,7 +19,7 @@ from typing import Any
 from persist._fs import is_not_found
 from persist._transfer import Transfer
 from persist.errors import InvalidInputError
-from persist.options import AZURE_PROTOCOLS
+from persist.options import AZURE_PROTOCOLS, OBSTORE_PART_SIZE
 from persist.paths import split_protocol
 
 __all__ = ["ObstoreTransfer", "clear_store_cache"]
@@ -39,13 +39,19 @@ class ObstoreTransfer(Transfer):
     """A Transfer whose bytes move through obstore stores, one store per bucket."""
 
     store_args: dict[str, Any] = field(default_factory=dict)
-    chunk_size: int = 25 * 1024 * 1024
+    chunk_size: int = OBSTORE_PART_SIZE
+
+    _bucket_stores: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def _store(self, bucket: str) -> Any:
         """The store for one bucket, built once per (protocol, settings, bucket), then reused.
 
-        Reuse means repeated calls share one HTTP client and its open connections.
+        Reuse means repeated calls share one HTTP client and its open connections. This
+        transfer remembers its own stores, so the files of a folder skip the shared lookup.
         """
+        store = self._bucket_stores.get(bucket)
+        if store is not None:
+            return store
         key = json.dumps([self.protocol, bucket, self.store_args], sort_keys=True, default=repr)
         with _STORES_LOCK:
             store = _STORES.get(key)
@@ -54,6 +60,7 @@ class ObstoreTransfer(Transfer):
 
                 cls = AzureStore if self.protocol in AZURE_PROTOCOLS else S3Store
                 store = _STORES[key] = cls(bucket, **self.store_args)
+        self._bucket_stores[bucket] = store
         return store
 
     @staticmethod

@@ -113,7 +113,7 @@ class Transfer:
             await self.retry.call(lambda: self._upload(lpath, rpath, callback), f"upload of {lpath}")
         except Exception as exc:
             raise FileFailedError(lpath, rpath) from exc
-        self._finished(callback, os.path.getsize(lpath))
+        self._finished(callback, lpath)
 
     async def get_file(self, rpath: str, lpath: str) -> None:
         """Download one file through a temporary file beside it, renamed into place at the end.
@@ -137,13 +137,13 @@ class Transfer:
             if isinstance(exc, Exception):
                 raise FileFailedError(rpath, lpath) from exc
             raise
-        self._finished(callback, os.path.getsize(lpath))
+        self._finished(callback, lpath)
 
-    def _finished(self, callback: Any, size: int) -> None:
+    def _finished(self, callback: Any, local_path: str) -> None:
         """Report a finished file, with whatever bytes the backend's callback did not report."""
         if self.progress is not None:
             reported = callback.value if callback is not None else 0
-            self.progress(1, max(0, size - reported))
+            self.progress(1, max(0, os.path.getsize(local_path) - reported))
 
     async def exists(self, path: str) -> bool:
         """Whether an object or a non-empty prefix exists at ``path``."""
