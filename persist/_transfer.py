@@ -129,14 +129,9 @@ class Transfer:
         os.makedirs(directory, exist_ok=True)
         tmp = temp_path(directory, lpath)
         callback = _byte_callback(self.progress)
-        try:
+        with _cleaned_up_on_failure(tmp, rpath, lpath):
             await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
             os.replace(tmp, lpath)
-        except BaseException as exc:
-            _unlink_quietly(tmp)
-            if isinstance(exc, Exception):
-                raise FileFailedError(rpath, lpath) from exc
-            raise
         self._finished(callback, lpath)
 
     def _finished(self, callback: Any, local_path: str) -> None:
@@ -284,17 +279,12 @@ class Transfer:
                 os.makedirs(directory, exist_ok=True)
                 made.add(directory)
             tmp = temp_path(directory, dst)
-            try:
+            with _cleaned_up_on_failure(tmp, src, dst):
                 size = copy_file(src, tmp)
                 if stop.is_set():
                     _unlink_quietly(tmp)
                     break
                 os.replace(tmp, dst)
-            except BaseException as exc:
-                _unlink_quietly(tmp)
-                if isinstance(exc, Exception):
-                    raise FileFailedError(src, dst) from exc
-                raise
             done += 1
             if self.progress is not None:
                 self.progress(1, size)
@@ -450,6 +440,21 @@ _KERNEL_COPIES: tuple[Callable[[int, int, int, int], int], ...] = tuple(
 
 def _local(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
+
+
+@contextlib.contextmanager
+def _cleaned_up_on_failure(tmp: str, src: str, dst: str) -> Iterator[None]:
+    """Remove the temporary file ``tmp`` if the block fails; an error becomes FileFailedError.
+
+    Cancellation and other BaseExceptions pass through unchanged, after the clean-up.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        _unlink_quietly(tmp)
+        if isinstance(exc, Exception):
+            raise FileFailedError(src, dst) from exc
+        raise
 
 
 def _unlink_quietly(path: str) -> None:
