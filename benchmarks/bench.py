@@ -2,7 +2,7 @@
 
 Run it with ``bash benchmarks/run`` (it creates ``.bench-venv`` first); arguments are passed on:
 
-    bash benchmarks/run                       # the full run: 3 repetitions, about 35 minutes here
+    bash benchmarks/run                       # the full run: 3 repetitions, about 25 minutes here
     bash benchmarks/run --quick               # smoke run: 1 repetition, small data
     bash benchmarks/run --only s3:file_up,startup --clients persist,obstore
     bash benchmarks/run --persist-engines fsspec,obstore
@@ -1116,7 +1116,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--include-slow",
         action="store_true",
-        help="also run the slow workloads (the 20,000-file uploads: about 14 minutes on moto, 20 on "
+        help="also run the slow workloads (the 20,000-file uploads: about 17 minutes on moto, 20 on "
         "Azurite); --only can also name them",
     )
     parser.add_argument(
