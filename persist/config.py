@@ -422,10 +422,14 @@ def _attach_field_docs(*models: type[BaseModel]) -> None:
     pydantic's ``use_attribute_docstrings`` does the same but re-parses this module once per
     class while importing; one parse here costs a few milliseconds instead of about 80. The
     validators are built on first use (``defer_build``), so they see the descriptions.
+    Without the source file, fields simply have no descriptions, as with pydantic's option.
     """
     import ast
 
-    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    try:
+        tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return  # installed without its source (a zip or .pyc-only build): no descriptions
     wanted = {model.__name__: model for model in models}
     for node in tree.body:
         if not isinstance(node, ast.ClassDef) or node.name not in wanted:

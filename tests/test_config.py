@@ -1016,3 +1016,14 @@ class TestServicePrincipal:
         """A client_secret with its tenant_id and client_id is a complete service principal."""
         config = DataConfig.auto(azure={"tenant_id": "t", "client_id": "c", "client_secret": "s"})
         assert config.azure.client_secret is not None
+
+
+def test_field_docs_without_source_leave_descriptions_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed without config.py's source, the import still works; nothing is overwritten."""
+    import persist.config as config_module
+
+    before = {name: info.description for name, info in S3Config.model_fields.items()}
+    assert all(before.values())
+    monkeypatch.setattr(config_module, "__file__", "/nonexistent/persist/config.py")
+    config_module._attach_field_docs(S3Config)
+    assert {name: info.description for name, info in S3Config.model_fields.items()} == before
