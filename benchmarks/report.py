@@ -22,6 +22,11 @@ def backend_title(report: dict[str, Any], backend: str, short: bool = False) -> 
     return title
 
 
+def _notes(report: dict[str, Any]) -> list[str]:
+    """The report's notes, each a paragraph followed by a blank line."""
+    return [line for note in report.get("notes", []) for line in (note, "")]
+
+
 RATIO_HEADER = "Ratio client ÷ persist time (> 1: persist faster)"
 
 
@@ -228,7 +233,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = ["# persist benchmark", "", *_machine(report), ""]
     if report.get("partial"):
         lines += ["**Partial results: the run had not finished when this was written.**", ""]
-    lines += [line for note in report.get("notes", []) for line in (note, "")]
+    lines += _notes(report)
     restarts = report.get("server_restarts") or []
     if restarts:
         lines += [
@@ -297,7 +302,7 @@ def render_summary(report: dict[str, Any]) -> str:
         f"(1 for the {settings['sizes']['many_files']:,}-file upload). Full tables, versions and "
         "method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
         "",
-        *(line for note in report.get("notes", []) for line in (note, "")),
+        *_notes(report),
         "| Backend | Workload | persist | Fastest peer | Peer ÷ persist time | flytekit ÷ persist time "
         "| persist peak RSS (MiB) | Peers' peak RSS (MiB) |",
         "|---|---|---:|---|---:|---:|---:|---|",

@@ -33,8 +33,8 @@ from tests.integration.servers import (
     AzuriteInfo,
     azurite_server,
     gcs_server,
+    moto_client,
     moto_server,
-    s3_client,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_admin_client(s3_endpoint: str) -> Iterator[Any]:
     """boto3 S3 client used by the fixtures to create and remove buckets."""
-    with s3_client(s3_endpoint) as client:
+    with moto_client(s3_endpoint) as client:
         yield client
 
 

@@ -229,13 +229,18 @@ def moto_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def s3_client(endpoint: str, key: str = S3_ACCESS_KEY, secret: str = S3_SECRET_KEY) -> Iterator[Any]:
-    """A boto3 client for the moto server at ``endpoint`` (path addressing); closed on exit."""
+def moto_client(
+    endpoint: str, key: str = S3_ACCESS_KEY, secret: str = S3_SECRET_KEY, *, service: str = "s3"
+) -> Iterator[Any]:
+    """A boto3 client of ``service`` for the moto server at ``endpoint``; closed on exit.
+
+    S3 requests use path addressing; other services ignore that setting.
+    """
     import boto3
     from botocore.config import Config
 
     client = boto3.client(
-        "s3",
+        service,
         endpoint_url=endpoint,
         aws_access_key_id=key,
         aws_secret_access_key=secret,

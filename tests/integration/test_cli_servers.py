@@ -27,8 +27,8 @@ from tests.integration.servers import (
     S3_SECRET_KEY,
     AzuriteInfo,
     find_free_port,
+    moto_client,
     moto_server,
-    s3_client,
 )
 from tests.test_cli import (
     PROBE_NAME,
@@ -103,7 +103,7 @@ class AuthMoto:
 
     def keys(self, bucket: str) -> dict[str, int]:
         """Every object key in ``bucket`` with its size, read with the key that may do anything."""
-        with s3_client(self.endpoint, self.key_id, self.secret) as client:
+        with moto_client(self.endpoint, self.key_id, self.secret) as client:
             return keys(client, bucket)
 
 
@@ -124,21 +124,13 @@ def _create_user(iam: Any, name: str, policy: str) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def auth_moto() -> Iterator[AuthMoto]:
     """A second moto server (the session's stays open) that refuses unknown or wrong keys."""
-    import boto3
 
     with moto_server() as endpoint:
-        iam = boto3.client(
-            "iam",
-            endpoint_url=endpoint,
-            aws_access_key_id=S3_ACCESS_KEY,
-            aws_secret_access_key=S3_SECRET_KEY,
-            region_name=S3_REGION,
-        )
-        key_id, secret = _create_user(iam, "prober", _allow(["*"]))
-        no_list = _create_user(iam, "no-list", _allow(["s3:*"], deny=["s3:ListBucket"]))
-        iam.close()
+        with moto_client(endpoint, service="iam") as iam:
+            key_id, secret = _create_user(iam, "prober", _allow(["*"]))
+            no_list = _create_user(iam, "no-list", _allow(["s3:*"], deny=["s3:ListBucket"]))
         bucket = f"persist-auth-{uuid.uuid4().hex[:12]}"
-        with s3_client(endpoint) as admin:
+        with moto_client(endpoint) as admin:
             admin.create_bucket(Bucket=bucket)
         # From here on every request must be signed with a key moto issued.
         request = urllib.request.Request(
@@ -156,7 +148,7 @@ def auth_moto() -> Iterator[AuthMoto]:
 def auth_bucket(auth_moto: AuthMoto) -> Iterator[str]:
     """The auth server's bucket, emptied after each test."""
     yield auth_moto.bucket
-    with s3_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
+    with moto_client(auth_moto.endpoint, auth_moto.key_id, auth_moto.secret) as client:
         for key in keys(client, auth_moto.bucket):
             client.delete_object(Bucket=auth_moto.bucket, Key=key)
 
@@ -178,7 +170,7 @@ class TestProbeS3:
         config = configure_s3(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY)
         uri = f"s3://{s3_bucket}/prefix"
         assert_probe_passed(probe(runner, config, uri), config, uri, entries="1")
-        with s3_client(s3_endpoint) as client:
+        with moto_client(s3_endpoint) as client:
             assert keys(client, s3_bucket) == {}
 
     def test_right_key_passes_on_checking_server(
@@ -286,7 +278,7 @@ class TestCpLsS3:
         assert up.exit_code == 0, up.output
         assert up.stdout == ""
         assert up.stderr.startswith(f"copied 2 files (13 B) to {uri} in ")
-        with s3_client(s3_endpoint) as client:
+        with moto_client(s3_endpoint) as client:
             assert keys(client, s3_bucket) == {"data/a.txt": 6, "data/sub/b.txt": 7}
         back = tmp_path / "back"
         down = invoke(runner, "cp", "-r", "--json", uri, str(back))
@@ -305,7 +297,7 @@ class TestCpLsS3:
         up = invoke(runner, "cp", "--config", config, str(src), uri)
         assert up.exit_code == 0, up.output
         assert up.stderr.startswith(f"copied 1 file (6 B) to {uri} in ")
-        with s3_client(s3_endpoint) as client:
+        with moto_client(s3_endpoint) as client:
             assert keys(client, s3_bucket) == {"one/a.txt": 6}
         out = tmp_path / "out.txt"
         down = invoke(runner, "cp", "-q", uri, str(out))
