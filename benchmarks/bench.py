@@ -259,6 +259,7 @@ class Run:
     rep: int
     ok: bool
     seconds: float | None = None
+    cpu_seconds: float | None = None
     process_seconds: float | None = None
     peak_rss_mib: float | None = None
     rss_of: str | None = None
@@ -277,23 +278,15 @@ class Row:
         """The repetitions that succeeded and were verified."""
         return [r for r in self.runs if r.ok]
 
+    def median(self, name: str) -> float | None:
+        """The median of one measurement (a :class:`Run` attribute) over the successful runs."""
+        values = [value for run in self.ok_runs if (value := getattr(run, name)) is not None]
+        return statistics.median(values) if values else None
+
     @property
     def median_seconds(self) -> float | None:
         """Median transfer time of the successful repetitions."""
-        values = [r.seconds for r in self.ok_runs if r.seconds is not None]
-        return statistics.median(values) if values else None
-
-    @property
-    def median_process_seconds(self) -> float | None:
-        """Median wall time of the whole child (interpreter, imports, set-up, transfer)."""
-        values = [r.process_seconds for r in self.ok_runs if r.process_seconds is not None]
-        return statistics.median(values) if values else None
-
-    @property
-    def median_rss_mib(self) -> float | None:
-        """Median peak RSS of the successful repetitions."""
-        values = [r.peak_rss_mib for r in self.ok_runs if r.peak_rss_mib is not None]
-        return statistics.median(values) if values else None
+        return self.median("seconds")
 
     @property
     def failures(self) -> list[Run]:
@@ -323,8 +316,9 @@ class Result:
                 {
                     "client": label,
                     "median_seconds": med,
-                    "median_process_seconds": row.median_process_seconds,
-                    "median_peak_rss_mib": row.median_rss_mib,
+                    "median_cpu_seconds": row.median("cpu_seconds"),
+                    "median_process_seconds": row.median("process_seconds"),
+                    "median_peak_rss_mib": row.median("peak_rss_mib"),
                     "mb_per_s": (self.bytes / 1e6 / med) if med and self.workload.kind == "file" else None,
                     "files_per_s": (self.files / med) if med and self.workload.kind == "folder" else None,
                     "ratio_to_persist": (med / base_s) if med and base_s else None,
@@ -408,6 +402,7 @@ def run_child(job: Job, workdir: Path, timeout: float, engine: str | None) -> Ru
         rep=0,
         ok=True,
         seconds=float(outcome["seconds"]),
+        cpu_seconds=float(outcome["cpu_seconds"]),
         process_seconds=process_seconds,
         peak_rss_mib=int(outcome["peak_rss_kib"]) / 1024,
         rss_of=str(outcome.get("rss_of")),
@@ -769,7 +764,8 @@ def describe_run(workload: Workload, ds: Dataset, label: str, run: Run, rep: int
         if workload.kind == "file"
         else f"{ds.count / run.seconds:8.1f} files/s"
     )
-    return f"{head} {run.seconds:7.2f} s {rate}  {run.peak_rss_mib or 0:7.1f} MiB"
+    cpu = f"{run.cpu_seconds:7.2f} s CPU" if run.cpu_seconds is not None else ""
+    return f"{head} {run.seconds:7.2f} s {rate}  {run.peak_rss_mib or 0:7.1f} MiB {cpu}"
 
 
 def run_workloads(

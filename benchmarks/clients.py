@@ -520,8 +520,19 @@ def _peak_rss_kib(client: str) -> int:
     return int(peak // 1024) if sys.platform == "darwin" else int(peak)
 
 
+def _cpu_seconds(client: str) -> float:
+    """User plus system CPU time so far of the client: this process's threads, or the tool's.
+
+    An external tool's time is that of the finished child processes this process waited for;
+    the thread that samples the tool's memory is the benchmark's, so it is not counted.
+    """
+    who = resource.RUSAGE_CHILDREN if client in EXTERNAL_TOOLS else resource.RUSAGE_SELF
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_child(spec_path: str) -> int:
-    """Run the job in ``spec_path`` and write ``{"ok", "seconds", "peak_rss_kib", ...}`` beside it.
+    """Run the job in ``spec_path`` and write ``{"ok", "seconds", "cpu_seconds", ...}`` beside it.
 
     Args:
         spec_path: a JSON file with ``job`` (see :class:`Job`) and ``result`` (where to write).
@@ -535,9 +546,11 @@ def run_child(spec_path: str) -> int:
     outcome: dict[str, Any] = {"ok": False}
     try:
         transfer = CLIENTS[job.client](job)
+        cpu_before = _cpu_seconds(job.client)
         started = time.perf_counter()
         transfer()
         outcome["seconds"] = time.perf_counter() - started
+        outcome["cpu_seconds"] = _cpu_seconds(job.client) - cpu_before
         # Read right after the transfer, before anything else can raise the peak.
         outcome["peak_rss_kib"] = _peak_rss_kib(job.client)
         outcome["rss_of"] = "tool" if job.client in EXTERNAL_TOOLS else "python"

@@ -46,6 +46,37 @@ def _seconds(value: float | None) -> str:
     return f"{value:.3f}" if value < 1 else f"{value:.2f}"
 
 
+def _run_range(row: dict[str, Any]) -> tuple[float, float] | None:
+    """Fastest and slowest successful run of a client, in seconds."""
+    times = [run["seconds"] for run in row["runs"] if run["ok"] and run["seconds"] is not None]
+    return (min(times), max(times)) if times else None
+
+
+def _within_noise(mine: dict[str, Any], peer: dict[str, Any]) -> bool:
+    """Whether persist's fastest run was at least as fast as the peer's slowest run."""
+    own, theirs = _run_range(mine), _run_range(peer)
+    return own is not None and theirs is not None and own[0] <= theirs[1]
+
+
+def _time_ratio(mine: dict[str, Any], peer: dict[str, Any]) -> str:
+    """The peer's median time over persist's, marked ≈ when below 1 but within the runs' spread."""
+    ratio = peer["median_seconds"] / mine["median_seconds"]
+    return f"{ratio:.2f} ≈" if ratio < 1 and _within_noise(mine, peer) else f"{ratio:.2f}"
+
+
+def _cpu_ratio(mine: dict[str, Any], peer: dict[str, Any]) -> str:
+    own, theirs = mine.get("median_cpu_seconds"), peer.get("median_cpu_seconds")
+    return f"{theirs / own:.2f}" if own and theirs is not None else "—"
+
+
+NOISE_NOTE = (
+    "≈ marks a ratio below 1 where the runs overlap: persist's fastest run was at least as fast "
+    "as the peer's slowest, so the difference is within the spread of the runs. CPU is the "
+    "client's own user + system time during the transfer (all its threads; for s5cmd and cp, "
+    "the tool's), which the servers' pace does not change."
+)
+
+
 def _machine(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
     pk = m["packages"]
@@ -76,7 +107,9 @@ def _machine(report: dict[str, Any]) -> list[str]:
         "of the transfer call alone: imports, building the client and one warm-up request (an "
         "existence check or listing) happen before the clock starts. *Peak RSS* is the child "
         "process's maximum resident memory including its imports (`VmHWM`; for s5cmd and cp: the "
-        "tool's own, sampled every 5 ms). MB/s is 10⁶ bytes per second. After each run the "
+        "tool's own, sampled every 5 ms). *Runs* is the fastest and slowest repetition; *CPU* the "
+        "median user + system time the client spent during the transfer. MB/s is 10⁶ bytes per "
+        "second. After each run the "
         "benchmark checks that every object or file arrived with the right name and size (and "
         "the large download's SHA-256), "
         f"then deletes it. {RATIO_HEADER}: the client's median seconds divided by "
@@ -103,6 +136,8 @@ def _workload_rows(result: dict[str, Any]) -> list[str]:
                 seconds = f"**{seconds}**"
             if failed:
                 notes.append(f"{len(failed)} of {len(runs)} runs failed: {_cell(failed[0]['error'])}")
+        spread = _run_range(row)
+        runs_text = "—" if spread is None else f"{_seconds(spread[0])}-{_seconds(spread[1])}"
         if row["mb_per_s"] is not None:
             rate = f"{row['mb_per_s']:.1f} MB/s"
         elif row["files_per_s"] is not None:
@@ -116,8 +151,9 @@ def _workload_rows(result: dict[str, Any]) -> list[str]:
             "—" if ratio is None else ("1.00 (baseline)" if row["client"] == baseline else f"{ratio:.2f}")
         )
         lines.append(
-            f"| {result['title']} | {row['client']} | {seconds} | {rate} | "
-            f"{_num(row['median_peak_rss_mib'], 0)} | {ratio_text} | {'; '.join(notes)} |"
+            f"| {result['title']} | {row['client']} | {seconds} | {runs_text} | {rate} | "
+            f"{_num(row.get('median_cpu_seconds'))} | {_num(row['median_peak_rss_mib'], 0)} "
+            f"| {ratio_text} | {'; '.join(notes)} |"
         )
     return lines
 
@@ -257,8 +293,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"## {backend_title(report, backend)}",
             "",
-            f"| Workload | Client | Seconds | Throughput | Peak RSS (MiB) | {RATIO_HEADER} | Notes |",
-            "|---|---|---:|---:|---:|---:|---|",
+            f"| Workload | Client | Seconds | Runs (s) | Throughput | CPU (s) | Peak RSS (MiB) "
+            f"| {RATIO_HEADER} | Notes |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for result in mine:
             lines += _workload_rows(result)
@@ -291,8 +328,8 @@ README_END = "<!-- benchmark:end -->"
 def render_summary(report: dict[str, Any]) -> str:
     """One row per workload: persist against the fastest peer and against flytekit.
 
-    A ratio above 1 means persist is faster; "within noise" is left to the reader, who has the
-    per-run figures in the full table.
+    A ratio above 1 means persist is faster; one below 1 is marked when the runs overlap (see
+    :data:`NOISE_NOTE`), and the per-run figures are in the full table.
     """
     m = report["machine"]
     settings = report["settings"]
@@ -303,9 +340,11 @@ def render_summary(report: dict[str, Any]) -> str:
         "method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
         "",
         *_notes(report),
-        "| Backend | Workload | persist | Fastest peer | Peer ÷ persist time | flytekit ÷ persist time "
-        "| persist peak RSS (MiB) | Peers' peak RSS (MiB) |",
-        "|---|---|---:|---|---:|---:|---:|---|",
+        NOISE_NOTE,
+        "",
+        "| Backend | Workload | persist | Fastest peer | Peer ÷ persist time | Peer ÷ persist CPU "
+        "| flytekit ÷ persist time | persist peak RSS (MiB) | Peers' peak RSS (MiB) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for result in report["results"]:
         rows = {row["client"]: row for row in result["rows"]}
@@ -326,7 +365,8 @@ def render_summary(report: dict[str, Any]) -> str:
         lines.append(
             f"| {where} | {result['title']} | {_seconds(own)} s "
             f"| {best['client'] + ' ' + _seconds(best['median_seconds']) + ' s' if best else '—'} "
-            f"| {_num(best['median_seconds'] / own) if best else '—'} "
+            f"| {_time_ratio(mine, best) if best else '—'} "
+            f"| {_cpu_ratio(mine, best) if best else '—'} "
             f"| {_num(fly['median_seconds'] / own) if fly and fly['median_seconds'] else '—'} "
             f"| {_num(mine.get('median_peak_rss_mib'), 0)} | {rss} |"
         )

@@ -10,11 +10,15 @@ import pytest
 from benchmarks.report import README_END, README_START, render_markdown, render_summary, update_readme
 
 
-def _row(client: str, seconds: float | None, rss: float = 50.0) -> dict[str, Any]:
+def _row(
+    client: str, seconds: float | None, rss: float = 50.0, runs: list[float] | None = None, cpu: float = 1.0
+) -> dict[str, Any]:
+    """One client's row; ``runs`` are its repetitions' seconds (default: one run of ``seconds``)."""
     ok = seconds is not None
     return {
         "client": client,
         "median_seconds": seconds,
+        "median_cpu_seconds": cpu if ok else None,
         "median_process_seconds": seconds,
         "median_peak_rss_mib": rss if ok else None,
         "mb_per_s": None,
@@ -22,14 +26,16 @@ def _row(client: str, seconds: float | None, rss: float = 50.0) -> dict[str, Any
         "ratio_to_persist": None,
         "runs": [
             {
-                "rep": 0,
+                "rep": rep,
                 "ok": ok,
-                "seconds": seconds,
-                "process_seconds": seconds,
+                "seconds": value,
+                "cpu_seconds": cpu if ok else None,
+                "process_seconds": value,
                 "peak_rss_mib": rss if ok else None,
                 "rss_of": "python",
                 "error": None if ok else "timeout",
             }
+            for rep, value in enumerate(runs or [seconds])
         ],
     }
 
@@ -78,7 +84,7 @@ def report() -> dict[str, Any]:
                 "rows": [
                     _row("persist", 2.0, rss=40),
                     _row("flytekit", 5.0, rss=200),
-                    _row("obstore", 2.5, rss=30),
+                    _row("obstore", 2.5, rss=30, cpu=1.5),
                     _row("boto3", None),
                 ],
             }
@@ -91,10 +97,42 @@ def test_summary_compares_with_fastest_peer_and_flytekit(report: dict[str, Any])
     """Ratios are peer time over persist time; a failed peer is not the fastest."""
     lines = render_summary(report).splitlines()
     assert (
-        "| S3 | 10 x 4 KiB files up | 2.00 s | obstore 2.50 s | 1.25 | 2.50 | 40 | flytekit 200, obstore 30 |"
-        in lines
+        "| S3 | 10 x 4 KiB files up | 2.00 s | obstore 2.50 s | 1.25 | 1.50 | 2.50 | 40 "
+        "| flytekit 200, obstore 30 |" in lines
     )
     assert lines[0].startswith("Measured 2026-11-23 on Test CPU, 2 cores")
+
+
+@pytest.mark.parametrize(
+    ("peer_runs", "expected"),
+    [
+        pytest.param([1.7, 1.9, 2.1], "0.95 ≈", id="runs-overlap"),
+        pytest.param([1.5, 1.6, 1.7], "0.80", id="peer-faster-in-every-run"),
+        pytest.param([2.0, 2.2, 2.3], "1.10", id="persist-faster"),
+    ],
+)
+def test_summary_marks_a_lower_ratio_within_the_runs_spread(
+    report: dict[str, Any], peer_runs: list[float], expected: str
+) -> None:
+    """A peer faster by the medians is marked ≈ only when persist's fastest run beat its slowest."""
+    report["results"][0]["rows"] = [
+        _row("persist", 2.0, runs=[1.8, 2.0, 2.4]),
+        _row("obstore", sorted(peer_runs)[1], runs=peer_runs),
+    ]
+    summary = render_summary(report)
+    row = next(line for line in summary.splitlines() if line.startswith("| S3 |"))
+    assert row.split(" | ")[4] == expected
+    assert "≈ marks a ratio below 1 where the runs overlap" in summary
+
+
+def test_full_table_shows_each_clients_spread_and_cpu(report: dict[str, Any]) -> None:
+    report["results"][0]["rows"][0] = _row("persist", 2.0, runs=[1.8, 2.0, 2.4], cpu=0.75)
+    row = next(
+        line
+        for line in render_markdown(report).splitlines()
+        if line.startswith("| 10 x 4 KiB files up | persist ")
+    )
+    assert row.split(" | ")[2:6] == ["**2.00**", "1.80-2.40", "100 files/s", "0.75"]
 
 
 def test_failed_runs_stay_visible_in_the_full_table(report: dict[str, Any]) -> None:
@@ -123,8 +161,8 @@ def test_local_rows_name_their_filesystem(report: dict[str, Any]) -> None:
     local["rows"] = [_row("persist", 0.1), _row("flytekit", 0.3), _row("cp", 0.05)]
     report["results"] = [local]
     report["machine"]["local_fs"] = "tmpfs at /dev/shm"
-    assert "| local (tmpfs) | 10 x 4 KiB folder put | 0.100 s | cp 0.050 s | 0.50 | 3.00 |" in render_summary(
-        report
+    assert "| local (tmpfs) | 10 x 4 KiB folder put | 0.100 s | cp 0.050 s | 0.50 | 1.00 | 3.00 |" in (
+        render_summary(report)
     )
     full = render_markdown(report)
     assert "## Local filesystem (tmpfs at /dev/shm)" in full
