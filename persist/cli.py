@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
-import traceback
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -78,8 +76,17 @@ def _show_warning(
     click.echo(f"warning: {message}", err=True)
 
 
+def _echo_json(value: Any, **options: Any) -> None:
+    """Print ``value`` as JSON (json is imported here: most commands never print any)."""
+    import json
+
+    click.echo(json.dumps(value, **options))
+
+
 def _fail(err: PersistError, debug: bool) -> NoReturn:
     if debug:
+        import traceback
+
         traceback.print_exception(err, file=sys.stderr)
     for line in str(err).splitlines() or [type(err).__name__]:
         click.echo(f"persist: error: {line}", err=True)
@@ -346,7 +353,7 @@ def show(config_file: str | None, fmt: str) -> None:
     """Print the effective config after all sources, each value with its source; secrets masked."""
     shown = effective_config(config_file)
     if fmt == "json":
-        click.echo(json.dumps(shown, indent=2))
+        _echo_json(shown, indent=2)
         return
     import yaml
 
@@ -382,7 +389,7 @@ def options(protocol: str, config_file: str | None, reveal: bool) -> None:
     opts = get_fsspec_storage_options(protocol, config)
     if not reveal:
         opts = _masked(opts, secret_values(config))
-    click.echo(json.dumps(opts, indent=2, sort_keys=True))
+    _echo_json(opts, indent=2, sort_keys=True)
 
 
 @cli.command()
@@ -525,7 +532,7 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         "seconds": round(bar.elapsed, 3),
     }
     if as_json:
-        click.echo(json.dumps(summary))
+        _echo_json(summary)
     elif not quiet:
         rate = _size(bar.nbytes / bar.elapsed)
         click.echo(
@@ -572,7 +579,7 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        _echo_json(rows, indent=2, default=str)
         return
     for row in rows:
         if long:

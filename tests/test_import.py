@@ -94,6 +94,23 @@ class TestImport:
         )
         assert result == []
 
+    def test_validate_imports_no_backend(self, fresh_tmpdir: pathlib.Path) -> None:
+        """``persist validate`` on a file reads YAML but imports no backend, fsspec or obstore."""
+        example = pathlib.Path(__file__).parents[1] / "config-examples" / "s3-moto.yaml"
+        result = run_python(
+            f"""
+            import contextlib, io
+            from persist.cli import main
+            sys.argv = ["persist", "validate", {str(example)!r}]
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+                main()
+            print(json.dumps([out.getvalue(), heavy(), "obstore" in sys.modules]))
+            """,
+            fresh_tmpdir,
+        )
+        assert result == [f"{example}: OK\n", ["yaml"], False]
+
 
 class TestFlyteTmpDir:
     def test_created_once_on_access(self, fresh_tmpdir: pathlib.Path) -> None:
