@@ -65,6 +65,7 @@ def _time_ratio(mine: dict[str, Any], peer: dict[str, Any]) -> str:
 
 
 def _cpu_ratio(mine: dict[str, Any], peer: dict[str, Any]) -> str:
+    """The peer's median CPU time over persist's (older reports have none: a dash)."""
     own, theirs = mine.get("median_cpu_seconds"), peer.get("median_cpu_seconds")
     return f"{theirs / own:.2f}" if own and theirs is not None else "—"
 
@@ -73,7 +74,7 @@ NOISE_NOTE = (
     "≈ marks a ratio below 1 where the runs overlap: persist's fastest run was at least as fast "
     "as the peer's slowest, so the difference is within the spread of the runs. CPU is the "
     "client's own user + system time during the transfer (all its threads; for s5cmd and cp, "
-    "the tool's), which the servers' pace does not change."
+    "the tool's), which depends far less than wall time on how fast the servers answer."
 )
 
 
