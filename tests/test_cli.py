@@ -707,6 +707,21 @@ class TestSubprocess:
         assert proc.stdout == f"{example}: OK\n"
         assert proc.stderr == ""
 
+    def test_python_m_persist_validate_failure(self, tmp_path: Path) -> None:
+        """A real process that finds a problem prints all of it and exits with status 1."""
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("s3:\n  endpoit: http://127.0.0.1:9000\n")
+        proc = subprocess.run(
+            [sys.executable, "-m", "persist", "validate", str(bad)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stdout == f"{bad}: s3.endpoit: unknown key; did you mean 'endpoint'?\n"
+
     def test_help_lists_commands(self) -> None:
         """`persist --help` lists the six commands."""
         proc = subprocess.run(
