@@ -129,7 +129,7 @@ class Transfer:
         os.makedirs(directory, exist_ok=True)
         tmp = temp_path(directory, lpath)
         callback = _byte_callback(self.progress)
-        with _cleaned_up_on_failure(tmp, rpath, lpath):
+        with _CleanedUpOnFailure(tmp, rpath, lpath):
             await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
             os.replace(tmp, lpath)
         self._finished(callback, lpath)
@@ -279,7 +279,7 @@ class Transfer:
                 os.makedirs(directory, exist_ok=True)
                 made.add(directory)
             tmp = temp_path(directory, dst)
-            with _cleaned_up_on_failure(tmp, src, dst):
+            with _CleanedUpOnFailure(tmp, src, dst):
                 size = copy_file(src, tmp)
                 if stop.is_set():
                     _unlink_quietly(tmp)
@@ -341,18 +341,31 @@ def _walk_local(root: str) -> Iterator[tuple[str, str]]:
             yield os.path.join(directory, name), rel
 
 
-_TEMP_TOKEN = os.urandom(4).hex()
 _TEMP_COUNTER = itertools.count()
+
+
+def _temp_prefix() -> str:
+    """A random token and the process id: with a counter, a name no other process makes."""
+    return f"{os.urandom(4).hex()}{os.getpid():x}-"
+
+
+_TEMP_PREFIX = _temp_prefix()
+if hasattr(os, "register_at_fork"):
+
+    def _new_temp_prefix() -> None:
+        global _TEMP_PREFIX
+        _TEMP_PREFIX = _temp_prefix()
+
+    os.register_at_fork(after_in_child=_new_temp_prefix)
 
 
 def temp_path(directory: str, path: str) -> str:
     """A fresh name in ``directory`` for the temporary file that becomes ``path``.
 
-    The name is hidden, ends in ``.part`` and is unique to this process: a random token drawn
-    once, the process id and a counter, cheaper than a UUID per file.
+    The name is hidden, ends in ``.part`` and is unique to this process: a random token and the
+    process id drawn once (again in a forked child), then a counter; far cheaper than a UUID.
     """
-    unique = f"{_TEMP_TOKEN}{os.getpid():x}-{next(_TEMP_COUNTER)}"
-    return os.path.join(directory, f".{os.path.basename(path)}.{unique}.part")
+    return os.path.join(directory, f".{os.path.basename(path)}.{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.part")
 
 
 _READ_FLAGS = (
@@ -442,19 +455,27 @@ def _local(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
 
 
-@contextlib.contextmanager
-def _cleaned_up_on_failure(tmp: str, src: str, dst: str) -> Iterator[None]:
+class _CleanedUpOnFailure:
     """Remove the temporary file ``tmp`` if the block fails; an error becomes FileFailedError.
 
-    Cancellation and other BaseExceptions pass through unchanged, after the clean-up.
+    Cancellation and other BaseExceptions pass through unchanged, after the clean-up. A class
+    rather than a generator: it runs once per file of a folder copy, where that is measurable.
     """
-    try:
-        yield
-    except BaseException as exc:
-        _unlink_quietly(tmp)
+
+    __slots__ = ("dst", "src", "tmp")
+
+    def __init__(self, tmp: str, src: str, dst: str) -> None:
+        self.tmp, self.src, self.dst = tmp, src, dst
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        _unlink_quietly(self.tmp)
         if isinstance(exc, Exception):
-            raise FileFailedError(src, dst) from exc
-        raise
+            raise FileFailedError(self.src, self.dst) from exc
 
 
 def _unlink_quietly(path: str) -> None:

@@ -94,3 +94,25 @@ def test_temp_names_are_fresh_hidden_and_beside_the_target(tmp_path: Path) -> No
         assert os.path.dirname(name) == str(tmp_path)
         assert os.path.basename(name).startswith(".out.bin.")
         assert name.endswith(".part")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_temp_names_differ_in_a_forked_child(tmp_path: Path) -> None:
+    """A forked child draws its own token and pid, so parent and child never pick one name."""
+    target = str(tmp_path / "out.bin")
+    parent = temp_path(str(tmp_path), target)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one name and leave at once
+        os.write(write, temp_path(str(tmp_path), target).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 4096).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+
+    def token_and_pid(name: str) -> str:
+        return name.rsplit(".", 2)[1].rpartition("-")[0]
+
+    assert token_and_pid(child) != token_and_pid(parent)
+    assert token_and_pid(child).endswith(f"{pid:x}")
