@@ -691,18 +691,23 @@ class TestLs:
         assert result.stderr == f"persist: error: {missing} does not exist\n"
 
 
+def run_persist(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m persist ARGS`` as a real process in the repository root, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "persist", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+
+
 class TestSubprocess:
     def test_python_m_persist_validate(self) -> None:
         """`python -m persist validate` works as a real process."""
         example = ROOT / "config-examples" / "local.yaml"
-        proc = subprocess.run(
-            [sys.executable, "-m", "persist", "validate", str(example)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=ROOT,
-        )
+        proc = run_persist("validate", str(example))
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == f"{example}: OK\n"
         assert proc.stderr == ""
@@ -711,27 +716,13 @@ class TestSubprocess:
         """A real process that finds a problem prints all of it and exits with status 1."""
         bad = tmp_path / "bad.yaml"
         bad.write_text("s3:\n  endpoit: http://127.0.0.1:9000\n")
-        proc = subprocess.run(
-            [sys.executable, "-m", "persist", "validate", str(bad)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=ROOT,
-        )
+        proc = run_persist("validate", str(bad))
         assert proc.returncode == 1, proc.stderr
         assert proc.stdout == f"{bad}: s3.endpoit: unknown key; did you mean 'endpoint'?\n"
 
     def test_help_lists_commands(self) -> None:
         """`persist --help` lists the six commands."""
-        proc = subprocess.run(
-            [sys.executable, "-m", "persist", "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=ROOT,
-        )
+        proc = run_persist("--help")
         assert proc.returncode == 0
         listed = re.findall(r"^  (\w+) ", proc.stdout.split("Commands:")[1], flags=re.MULTILINE)
         assert sorted(listed) == sorted(COMMANDS)
