@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -22,13 +23,15 @@ from persist.errors import InvalidInputError
 from persist.options import AZURE_PROTOCOLS, OBSTORE_PART_SIZE
 from persist.paths import split_protocol
 
-__all__ = ["ObstoreTransfer", "clear_store_cache"]
+__all__ = ["ObstoreTransfer", "clear_store_cache", "part_size"]
 
 _MiB = 1024 * 1024
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * _MiB
 # Parts of one file in flight at once hold at most about this much memory.
 _PART_BUFFER = 64 * _MiB
+# S3 takes at most 10,000 parts per object (Azure 50,000 blocks per blob).
+_MAX_PARTS = 10_000
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -81,14 +84,15 @@ class ObstoreTransfer(Transfer):
         import obstore
 
         bucket, key = self._split(rpath)
+        part = part_size(os.path.getsize(lpath), self.chunk_size)
         # A file larger than one part goes up in parts, a bounded number of them at once.
         await obstore.put_async(
             self._store(bucket),
             key,
             Path(lpath),
             attributes=self._attributes(),
-            chunk_size=self.chunk_size,
-            max_concurrency=max(2, min(12, _PART_BUFFER // self.chunk_size)),
+            chunk_size=part,
+            max_concurrency=max(2, min(12, _PART_BUFFER // part)),
         )
 
     async def _download(self, rpath: str, lpath: str, callback: Any) -> None:
@@ -177,6 +181,16 @@ class ObstoreTransfer(Transfer):
             return not prefix  # an empty bucket exists
 
         return await self.retry.call(look, f"lookup of {path}")
+
+
+def part_size(size: int, preferred: int) -> int:
+    """The part size for uploading ``size`` bytes: ``preferred``, or more if it needs too many parts.
+
+    Grown parts are whole MiB, and few enough that any object S3 accepts (5 TiB) fits.
+    """
+    if size <= preferred * _MAX_PARTS:
+        return preferred
+    return -(-size // (_MAX_PARTS * _MiB)) * _MiB
 
 
 def clear_store_cache() -> None:

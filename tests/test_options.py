@@ -11,7 +11,15 @@ import pytest
 from pydantic import SecretStr
 
 import persist
-from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, GenericPersistenceConfig, S3Config
+from persist._obstore import part_size
+from persist.config import (
+    AzureBlobStorageConfig,
+    DataConfig,
+    GCSConfig,
+    GenericPersistenceConfig,
+    MiB,
+    S3Config,
+)
 from persist.options import (
     AZURE_PROTOCOLS,
     FILE_PROTOCOLS,
@@ -571,14 +579,10 @@ class TestObstoreSetupArgs:
             obstore_setup_args("gs", DataConfig())
 
 
-# --------------------------------------------------------------------------------------------
-# Where secrets are unwrapped
-
-
 class TestObstorePartSize:
     def test_unset_uses_the_obstore_default_while_fsspec_keeps_flytekits(self) -> None:
         config = DataConfig()
-        assert obstore_part_size(config) == 16 * 1024 * 1024
+        assert obstore_part_size(config) == 8 * 1024 * 1024
         assert get_additional_fsspec_call_kwargs("s3", "put", config) == {"chunksize": 25 * 1024 * 1024}
 
     @pytest.mark.parametrize("size", [5 * 1024 * 1024, 25 * 1024 * 1024, 64 * 1024 * 1024])
@@ -590,6 +594,27 @@ class TestObstorePartSize:
     def test_legacy_variable_counts_as_set(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("_F_P_WRITE_CHUNK_SIZE", str(25 * 1024 * 1024))
         assert obstore_part_size(DataConfig.auto()) == 25 * 1024 * 1024
+
+
+class TestPartSizePerFile:
+    """A file too large for 10,000 parts of the configured size goes up in larger parts."""
+
+    @pytest.mark.parametrize("size", [0, 1, 8 * MiB, 10_000 * 8 * MiB])
+    def test_the_configured_size_while_10000_parts_hold_the_file(self, size: int) -> None:
+        assert part_size(size, 8 * MiB) == 8 * MiB
+
+    @pytest.mark.parametrize("size", [10_000 * 8 * MiB + 1, 100 * 2**30, 5 * 2**40, 5 * 2**40 + 7])
+    def test_larger_whole_mib_parts_past_that(self, size: int) -> None:
+        part = part_size(size, 8 * MiB)
+        assert part > 8 * MiB
+        assert part % MiB == 0
+        assert -(-size // part) <= 10_000
+        # The smallest whole-MiB part that fits: one MiB less would need too many parts.
+        assert -(-size // (part - MiB)) > 10_000
+
+
+# --------------------------------------------------------------------------------------------
+# Where secrets are unwrapped
 
 
 def test_secrets_are_unwrapped_only_in_options_module() -> None:

@@ -115,6 +115,27 @@ class TestS3Checksums:
         assert bool(head.get("ChecksumSHA256")) is upload_checksum, head
 
 
+def test_a_file_past_the_part_limit_goes_up_in_larger_parts(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path, s3_admin_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """obstore grows the part size when the configured one would need too many parts.
+
+    S3's limit is 10,000 parts; lowered to 2 here, an 11 MiB file with 5 MiB parts goes up in
+    two parts of 6 MiB rather than three of 5 MiB.
+    """
+    monkeypatch.setattr("persist._obstore._MAX_PARTS", 2)
+    config = s3_config(s3_endpoint, engine="obstore", write_chunk_size_bytes=5 * 1024 * 1024)
+    provider = FileAccessProvider(tmp_path / "sandbox", f"s3://{s3_bucket}/raw", config)
+    src = tmp_path / "data.bin"
+    src.write_bytes(os.urandom(11 * 1024 * 1024 + 7))
+    provider.put_data(str(src), f"s3://{s3_bucket}/data.bin")
+    # A multipart upload's ETag ends in -<number of parts>.
+    assert s3_admin_client.head_object(Bucket=s3_bucket, Key="data.bin")["ETag"].endswith('-2"')
+    out = tmp_path / "out.bin"
+    provider.get_data(f"s3://{s3_bucket}/data.bin", str(out))
+    assert out.read_bytes() == src.read_bytes()
+
+
 ProviderFor = Callable[[int], FileAccessProvider]
 """``provider_for(retries)``: a provider that reaches moto through the fault proxy."""
 
