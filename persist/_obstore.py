@@ -9,10 +9,13 @@ the same; only ``_upload``, ``_download``, ``_list_files`` and ``exists`` differ
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import re
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,7 @@ class ObstoreTransfer(Transfer):
 
                 cls = AzureStore if self.protocol in AZURE_PROTOCOLS else S3Store
                 store = _STORES[key] = cls(bucket, **self.store_args)
+                _guard_exit()
         self._bucket_stores[bucket] = store
         return store
 
@@ -191,6 +195,49 @@ def part_size(size: int, preferred: int) -> int:
     if size <= preferred * _MAX_PARTS:
         return preferred
     return -(-size // (_MAX_PARTS * _MiB)) * _MiB
+
+
+_EXIT_GUARDED = False
+
+
+def _guard_exit() -> None:
+    """Make the interpreter's exit wait for obstore's threads (see ``wait_for_handovers``)."""
+    global _EXIT_GUARDED
+    if not _EXIT_GUARDED:
+        _EXIT_GUARDED = True
+        atexit.register(wait_for_handovers)
+
+
+def wait_for_handovers(timeout: float = 2.0) -> bool:
+    """Wait until no other thread is inside an event loop's ``call_soon_threadsafe``.
+
+    obstore finishes an awaited call from one of its own (Rust) threads, which hands the result
+    to the event loop through ``call_soon_threadsafe``; that call lets go of the GIL while it
+    wakes the loop, and the awaiting code may already run on. Should the interpreter begin to
+    shut down before the thread has the GIL back, CPython before 3.14 ends the thread in a way
+    its Rust frames cannot survive, and the whole process aborts (SIGABRT, exit status 134)
+    after the work succeeded. Run at exit, this lets such threads finish first. Returns
+    whether none was left within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while _handing_over():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def _handing_over() -> bool:
+    me = threading.get_ident()
+    for ident, frame in sys._current_frames().items():
+        if ident == me:
+            continue
+        current: Any = frame
+        while current is not None:
+            if current.f_code.co_name == "call_soon_threadsafe":
+                return True
+            current = current.f_back
+    return False
 
 
 def clear_store_cache() -> None:

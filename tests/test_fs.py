@@ -22,6 +22,7 @@ from persist._fs import (
     run_async,
     run_sync,
 )
+from persist._obstore import wait_for_handovers
 from persist._text import MASK, backend_reason, redact
 from persist.errors import DataNotFoundError, UploadError
 
@@ -493,3 +494,30 @@ class TestRunAsync:
 
         asyncio.run(main())
         assert cleaned_up.wait(5)
+
+
+class TestWaitForHandovers:
+    """The exit guard waits for threads inside ``call_soon_threadsafe`` (see persist._obstore)."""
+
+    def test_waits_until_no_thread_is_handing_over(self) -> None:
+        release = threading.Event()
+        left = threading.Event()
+
+        def call_soon_threadsafe() -> None:
+            # Stands for obstore's thread, waking the loop without the GIL.
+            release.wait(5)
+            left.set()
+
+        thread = threading.Thread(target=call_soon_threadsafe)
+        thread.start()
+        try:
+            assert wait_for_handovers(timeout=0.05) is False
+            threading.Timer(0.05, release.set).start()
+            assert wait_for_handovers() is True
+            assert left.is_set()
+        finally:
+            release.set()
+            thread.join()
+
+    def test_true_at_once_when_no_thread_is_handing_over(self) -> None:
+        assert wait_for_handovers(timeout=0) is True

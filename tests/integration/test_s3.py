@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -134,6 +136,59 @@ def test_a_file_past_the_part_limit_goes_up_in_larger_parts(
     out = tmp_path / "out.bin"
     provider.get_data(f"s3://{s3_bucket}/data.bin", str(out))
     assert out.read_bytes() == src.read_bytes()
+
+
+# A script that uploads a folder through obstore and exits at once, while obstore's thread that
+# handed the last result to the event loop is still inside call_soon_threadsafe without the GIL:
+# the loop's method is wrapped to linger there, which makes the race certain.
+_EXIT_RACE_SCRIPT = """
+import sys, time
+from persist import DataConfig, FileAccessProvider, S3Config
+from persist._fs import io_loop
+
+endpoint, key, secret, bucket, folder = sys.argv[1:]
+loop = io_loop()
+original = loop.call_soon_threadsafe
+
+def call_soon_threadsafe(*args, **kwargs):
+    handle = original(*args, **kwargs)
+    time.sleep(0.2)
+    return handle
+
+loop.call_soon_threadsafe = call_soon_threadsafe
+config = DataConfig(s3=S3Config(endpoint=endpoint, access_key_id=key, secret_access_key=secret,
+                                addressing_style="path", region="us-east-1"))
+provider = FileAccessProvider(folder + "-sandbox", f"s3://{bucket}/raw", config)
+provider.put_data(folder, f"s3://{bucket}/folder", is_multipart=True)
+print("uploaded", flush=True)
+"""
+
+
+def test_process_exits_cleanly_right_after_an_obstore_transfer(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The interpreter's exit waits for obstore's threads instead of aborting (exit status 134)."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"f{i}.txt").write_text(str(i))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _EXIT_RACE_SCRIPT,
+            s3_endpoint,
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            s3_bucket,
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "uploaded\n"), result.stderr[-2000:]
 
 
 ProviderFor = Callable[[int], FileAccessProvider]
