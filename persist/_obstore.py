@@ -18,23 +18,28 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from persist._fs import is_not_found
 from persist._transfer import Transfer
 from persist.errors import InvalidInputError
-from persist.options import AZURE_PROTOCOLS, OBSTORE_PART_SIZE
+from persist.options import (
+    AZURE_MAX_BLOCKS,
+    AZURE_PROTOCOLS,
+    OBSTORE_PART_SIZE,
+    S3_MAX_PARTS,
+    upload_part_size,
+)
 from persist.paths import split_protocol
 
-__all__ = ["ObstoreTransfer", "clear_store_cache", "part_size"]
+__all__ = ["ObstoreTransfer", "clear_store_cache", "wait_for_handovers"]
 
 _MiB = 1024 * 1024
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * _MiB
 # Parts of one file in flight at once hold at most about this much memory.
 _PART_BUFFER = 64 * _MiB
-# S3 takes at most 10,000 parts per object (Azure 50,000 blocks per blob).
-_MAX_PARTS = 10_000
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -88,7 +93,8 @@ class ObstoreTransfer(Transfer):
         import obstore
 
         bucket, key = self._split(rpath)
-        part = part_size(os.path.getsize(lpath), self.chunk_size)
+        limit = AZURE_MAX_BLOCKS if self.protocol in AZURE_PROTOCOLS else S3_MAX_PARTS
+        part = upload_part_size(os.path.getsize(lpath), self.chunk_size, limit)
         # A file larger than one part goes up in parts, a bounded number of them at once.
         await obstore.put_async(
             self._store(bucket),
@@ -187,17 +193,9 @@ class ObstoreTransfer(Transfer):
         return await self.retry.call(look, f"lookup of {path}")
 
 
-def part_size(size: int, preferred: int) -> int:
-    """The part size for uploading ``size`` bytes: ``preferred``, or more if it needs too many parts.
-
-    Grown parts are whole MiB, and few enough that any object S3 accepts (5 TiB) fits.
-    """
-    if size <= preferred * _MAX_PARTS:
-        return preferred
-    return -(-size // (_MAX_PARTS * _MiB)) * _MiB
-
-
-_EXIT_GUARDED = False
+# Whether wait_for_handovers is registered to run at exit (once, with the first store). From
+# 3.14 on, CPython parks a thread that wants the GIL back during shutdown instead of ending it.
+_EXIT_GUARDED = sys.version_info >= (3, 14)
 
 
 def _guard_exit() -> None:
@@ -218,8 +216,12 @@ def wait_for_handovers(timeout: float = 2.0) -> bool:
     its Rust frames cannot survive, and the whole process aborts (SIGABRT, exit status 134)
     after the work succeeded. Run at exit, this lets such threads finish first. Returns
     whether none was left within ``timeout`` seconds.
+
+    It first lets go of the GIL for a moment: a thread still waiting for it (one that found its
+    call cancelled, say) has no Python frame to find yet.
     """
     deadline = time.monotonic() + timeout
+    time.sleep(0.001)
     while _handing_over():
         if time.monotonic() >= deadline:
             return False
@@ -232,7 +234,7 @@ def _handing_over() -> bool:
     for ident, frame in sys._current_frames().items():
         if ident == me:
             continue
-        current: Any = frame
+        current: FrameType | None = frame
         while current is not None:
             if current.f_code.co_name == "call_soon_threadsafe":
                 return True

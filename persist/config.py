@@ -293,8 +293,8 @@ class GenericPersistenceConfig(BaseModel):
     Env: PERSIST_GENERIC__ATTACH_EXECUTION_METADATA, FLYTE_PERSISTENCE_ATTACH_EXECUTION_METADATA."""
 
     write_chunk_size_bytes: int = Field(default=25 * MiB, ge=5 * MiB)
-    """Part size of multipart uploads to S3 and GCS, in bytes (S3 needs at least 5 MiB). Unset, the
-    obstore engine uses 8 MiB parts, measured faster than 25 MiB.
+    """Part size of multipart uploads to S3 and GCS (and Azure, with the obstore engine), in bytes
+    (S3 needs at least 5 MiB). Unset, the obstore engine uses 8 MiB parts, measured faster.
     Env: PERSIST_GENERIC__WRITE_CHUNK_SIZE_BYTES, _F_P_WRITE_CHUNK_SIZE."""
 
     max_concurrency: int = Field(default=16, ge=1, le=1024)

@@ -15,9 +15,11 @@ from pydantic import SecretStr
 from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, MiB, S3Config
 
 __all__ = [
+    "AZURE_MAX_BLOCKS",
     "AZURE_PROTOCOLS",
     "FILE_PROTOCOLS",
     "GCS_PROTOCOLS",
+    "S3_MAX_PARTS",
     "S3_PROTOCOLS",
     "AzureOptions",
     "GCSOptions",
@@ -31,6 +33,7 @@ __all__ = [
     "obstore_setup_args",
     "s3_setup_args",
     "secret_values",
+    "upload_part_size",
 ]
 
 S3_PROTOCOLS = ("s3", "s3a")
@@ -384,14 +387,32 @@ OBSTORE_PART_SIZE = 8 * MiB
 """The obstore engine's upload part size when ``generic.write_chunk_size_bytes`` is not set."""
 
 
+S3_MAX_PARTS = 10_000
+"""Parts one S3 multipart upload may have."""
+AZURE_MAX_BLOCKS = 50_000
+"""Blocks one Azure block blob may have."""
+
+
+def upload_part_size(size: int, preferred: int, max_parts: int) -> int:
+    """The part size to upload ``size`` bytes with: ``preferred``, unless that needs too many parts.
+
+    Past ``max_parts`` parts, the smallest whole number of MiB that needs no more: 525 MiB for
+    S3's largest object (5 TiB in 10,000 parts), well under its 5 GiB limit per part.
+    """
+    if size <= preferred * max_parts:
+        return preferred
+    return -(-size // (max_parts * MiB)) * MiB
+
+
 def obstore_part_size(data_config: DataConfig) -> int:
     """The part size the obstore engine uploads with.
 
     ``generic.write_chunk_size_bytes`` when a source set it (even to its default), else
     :data:`OBSTORE_PART_SIZE`. The field keeps flytekit's 25 MiB default, which the fsspec engine
     passes on as ``chunksize``; obstore's 256 MiB uploads measured faster with 8 MiB parts, eight
-    at a time, than with 16 or 25 MiB parts, on S3 and Azure alike (``benchmarks/``). A file too
-    large for 10,000 parts of this size goes up in larger parts (see ``_obstore.part_size``).
+    at a time, than with 16 or 25 MiB parts, on S3 and Azure alike (see the benchmark report's
+    notes). A file that would need too many parts of this size gets larger ones
+    (:func:`upload_part_size`).
     """
     generic = data_config.generic
     if "write_chunk_size_bytes" in generic.model_fields_set:

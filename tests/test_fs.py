@@ -499,24 +499,28 @@ class TestRunAsync:
 class TestWaitForHandovers:
     """The exit guard waits for threads inside ``call_soon_threadsafe`` (see persist._obstore)."""
 
-    def test_waits_until_no_thread_is_handing_over(self) -> None:
-        release = threading.Event()
-        left = threading.Event()
+    def test_waits_until_the_thread_has_left(self) -> None:
+        """A thread inside the call holds the wait until it leaves; a timeout says one was left."""
+        entered, release, left = threading.Event(), threading.Event(), threading.Event()
 
         def call_soon_threadsafe() -> None:
             # Stands for obstore's thread, waking the loop without the GIL.
+            entered.set()
             release.wait(5)
             left.set()
 
         thread = threading.Thread(target=call_soon_threadsafe)
         thread.start()
+        releaser = threading.Timer(0.05, release.set)
         try:
-            assert wait_for_handovers(timeout=0.05) is False
-            threading.Timer(0.05, release.set).start()
+            assert entered.wait(5)
+            assert wait_for_handovers(timeout=0.01) is False
+            releaser.start()
             assert wait_for_handovers() is True
             assert left.is_set()
         finally:
             release.set()
+            releaser.cancel()
             thread.join()
 
     def test_true_at_once_when_no_thread_is_handing_over(self) -> None:

@@ -11,7 +11,6 @@ import pytest
 from pydantic import SecretStr
 
 import persist
-from persist._obstore import part_size
 from persist.config import (
     AzureBlobStorageConfig,
     DataConfig,
@@ -21,9 +20,11 @@ from persist.config import (
     S3Config,
 )
 from persist.options import (
+    AZURE_MAX_BLOCKS,
     AZURE_PROTOCOLS,
     FILE_PROTOCOLS,
     GCS_PROTOCOLS,
+    S3_MAX_PARTS,
     S3_PROTOCOLS,
     azure_setup_args,
     choose_engine,
@@ -33,6 +34,7 @@ from persist.options import (
     obstore_part_size,
     obstore_setup_args,
     s3_setup_args,
+    upload_part_size,
 )
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -596,21 +598,26 @@ class TestObstorePartSize:
         assert obstore_part_size(DataConfig.auto()) == 25 * 1024 * 1024
 
 
-class TestPartSizePerFile:
-    """A file too large for 10,000 parts of the configured size goes up in larger parts."""
+class TestUploadPartSize:
+    """A file too large for the store's part limit at the configured size gets larger parts."""
 
-    @pytest.mark.parametrize("size", [0, 1, 8 * MiB, 10_000 * 8 * MiB])
-    def test_the_configured_size_while_10000_parts_hold_the_file(self, size: int) -> None:
-        assert part_size(size, 8 * MiB) == 8 * MiB
+    @pytest.mark.parametrize("max_parts", [S3_MAX_PARTS, AZURE_MAX_BLOCKS])
+    def test_the_configured_size_while_the_limit_holds_the_file(self, max_parts: int) -> None:
+        for size in (0, 1, 8 * MiB, 8 * MiB + 1, max_parts * 8 * MiB):
+            assert upload_part_size(size, 8 * MiB, max_parts) == 8 * MiB
 
-    @pytest.mark.parametrize("size", [10_000 * 8 * MiB + 1, 100 * 2**30, 5 * 2**40, 5 * 2**40 + 7])
-    def test_larger_whole_mib_parts_past_that(self, size: int) -> None:
-        part = part_size(size, 8 * MiB)
+    @pytest.mark.parametrize("max_parts", [S3_MAX_PARTS, AZURE_MAX_BLOCKS])
+    @pytest.mark.parametrize("extra", [1, 100 * 2**30, 5 * 2**40, 5 * 2**40 + 7])
+    def test_the_smallest_whole_mib_that_fits_past_it(self, max_parts: int, extra: int) -> None:
+        size = max_parts * 8 * MiB + extra
+        part = upload_part_size(size, 8 * MiB, max_parts)
         assert part > 8 * MiB
         assert part % MiB == 0
-        assert -(-size // part) <= 10_000
-        # The smallest whole-MiB part that fits: one MiB less would need too many parts.
-        assert -(-size // (part - MiB)) > 10_000
+        assert -(-size // part) <= max_parts
+        assert -(-size // (part - MiB)) > max_parts
+
+    def test_s3s_largest_object_stays_under_its_part_limit(self) -> None:
+        assert upload_part_size(5 * 2**40, 8 * MiB, S3_MAX_PARTS) == 525 * MiB
 
 
 # --------------------------------------------------------------------------------------------
