@@ -89,12 +89,12 @@ class ObstoreTransfer(Transfer):
             return {_AZURE_METADATA_NAME.sub("_", k): v for k, v in self.metadata.items()}
         return dict(self.metadata)
 
-    async def _upload(self, lpath: str, rpath: str, callback: Any) -> None:
+    async def _upload(self, lpath: str, rpath: str, callback: Any, size: int | None) -> None:
         import obstore
 
         bucket, key = self._split(rpath)
         limit = AZURE_MAX_BLOCKS if self.protocol in AZURE_PROTOCOLS else S3_MAX_PARTS
-        part = upload_part_size(os.path.getsize(lpath), self.chunk_size, limit)
+        part = upload_part_size(os.path.getsize(lpath) if size is None else size, self.chunk_size, limit)
         # A file larger than one part goes up in parts, a bounded number of them at once.
         await obstore.put_async(
             self._store(bucket),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,37 @@ def test_temp_names_differ_in_a_forked_child(tmp_path: Path) -> None:
 
     assert token_and_pid(child) != token_and_pid(parent)
     assert token_and_pid(child).endswith(f"{pid:x}")
+
+
+class TestSized:
+    """Folder uploads look up file sizes a batch at a time, ahead of the uploads."""
+
+    def test_sizes_in_order_with_none_for_a_file_that_is_gone(self, tmp_path: Path) -> None:
+        files = []
+        for i in range(5):
+            path = tmp_path / f"f{i}"
+            path.write_bytes(b"x" * i)
+            files.append((str(path), f"f{i}"))
+        files.insert(2, (str(tmp_path / "gone"), "gone"))
+        sized = list(_transfer._sized(iter(files), batch=2))
+        assert sized == [
+            (str(tmp_path / "f0"), "f0", 0),
+            (str(tmp_path / "f1"), "f1", 1),
+            (str(tmp_path / "gone"), "gone", None),
+            (str(tmp_path / "f2"), "f2", 2),
+            (str(tmp_path / "f3"), "f3", 3),
+            (str(tmp_path / "f4"), "f4", 4),
+        ]
+
+    def test_reads_no_more_than_one_batch_ahead(self, tmp_path: Path) -> None:
+        taken = 0
+
+        def source() -> Iterator[tuple[str, str]]:
+            nonlocal taken
+            for i in range(10):
+                taken += 1
+                yield str(tmp_path), f"f{i}"
+
+        sized = _transfer._sized(source(), batch=3)
+        next(sized)
+        assert taken == 3
