@@ -352,12 +352,14 @@ def _sized(files: Iterator[tuple[str, str]], batch: int = 256) -> Iterator[tuple
     such release costs a hand-off of tens of microseconds; a batch in a row pays for about one.
     """
     while chunk := list(itertools.islice(files, batch)):
-        for path, rel in chunk:
-            try:
-                size: int | None = os.path.getsize(path)
-            except OSError:
-                size = None  # the upload itself will report what is wrong
-            yield path, rel, size
+        yield from [(path, rel, _size_or_none(path)) for path, rel in chunk]
+
+
+def _size_or_none(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None  # the upload itself will report what is wrong
 
 
 _TEMP_COUNTER = itertools.count()

@@ -151,3 +151,13 @@ class TestSized:
         sized = _transfer._sized(source(), batch=3)
         next(sized)
         assert taken == 3
+
+    def test_a_batch_is_looked_up_before_its_first_file_is_handed_on(self, tmp_path: Path) -> None:
+        files = []
+        for i in range(3):
+            (tmp_path / f"f{i}").write_bytes(b"x" * (i + 1))
+            files.append((str(tmp_path / f"f{i}"), f"f{i}"))
+        sized = _transfer._sized(iter(files), batch=3)
+        assert next(sized)[2] == 1
+        (tmp_path / "f2").unlink()
+        assert [size for _, _, size in sized] == [2, 3]
