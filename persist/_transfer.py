@@ -118,18 +118,20 @@ class Transfer:
             raise FileFailedError(lpath, rpath) from exc
         self._finished(callback, lpath)
 
-    async def get_file(self, rpath: str, lpath: str) -> None:
+    async def get_file(self, rpath: str, lpath: str, folder_exists: bool = False) -> None:
         """Download one file through a temporary file beside it, renamed into place at the end.
 
         A failure leaves any existing ``lpath`` untouched and no partial file behind.
+        ``folder_exists`` says the caller has made ``lpath``'s folder already.
         """
         if self.local:
             await self._local_copy([(_local(rpath), lpath)])
             return
         # Making a folder and renaming a file are metadata calls of a few microseconds: done
         # here rather than in a worker thread, whose hand-off would cost more.
-        directory = os.path.dirname(os.path.abspath(lpath))
-        os.makedirs(directory, exist_ok=True)
+        directory = os.path.dirname(lpath) or os.curdir
+        if not folder_exists:
+            os.makedirs(directory, exist_ok=True)
         tmp = temp_path(directory, lpath)
         callback = _byte_callback(self.progress)
         with _CleanedUpOnFailure(tmp, rpath, lpath):
@@ -251,10 +253,13 @@ class Transfer:
             pairs.append((rpath, target))
         if self.progress is not None:
             self.progress(0, 0, total_files=len(pairs), total_bytes=sum(size for _, _, size in listing))
-        await asyncio.to_thread(os.makedirs, lroot, exist_ok=True)
         if self.local:
+            await asyncio.to_thread(os.makedirs, lroot, exist_ok=True)
             return await self._local_copy(pairs)
-        return await bounded(pairs, lambda p: self.get_file(*p), self.concurrency)
+        # Every folder at once, rather than a look for each file: each look lets go of the GIL,
+        # which costs a hand-off while obstore's threads wait for it (see _sized).
+        await asyncio.to_thread(_make_folders, [lroot, *inside])
+        return await bounded(pairs, lambda p: self.get_file(*p, folder_exists=True), self.concurrency)
 
     async def _local_copy(self, pairs: Iterable[tuple[str, str]]) -> int:
         """Copy files on the local disk in one worker thread, each atomically.
@@ -353,6 +358,11 @@ def _sized(files: Iterator[tuple[str, str]], batch: int = 256) -> Iterator[tuple
     """
     while chunk := list(itertools.islice(files, batch)):
         yield from [(path, rel, _size_or_none(path)) for path, rel in chunk]
+
+
+def _make_folders(folders: list[str]) -> None:
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
 
 
 def _size_or_none(path: str) -> int | None:
