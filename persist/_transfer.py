@@ -360,16 +360,16 @@ def _sized(files: Iterator[tuple[str, str]], batch: int = 256) -> Iterator[tuple
         yield from [(path, rel, _size_or_none(path)) for path, rel in chunk]
 
 
-def _make_folders(folders: list[str]) -> None:
-    for folder in folders:
-        os.makedirs(folder, exist_ok=True)
-
-
 def _size_or_none(path: str) -> int | None:
     try:
         return os.path.getsize(path)
     except OSError:
         return None  # the upload itself will report what is wrong
+
+
+def _make_folders(folders: list[str]) -> None:
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
 
 
 _TEMP_COUNTER = itertools.count()
