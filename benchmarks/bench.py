@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from benchmarks.clients import (
     AzureInfo,
@@ -262,6 +264,7 @@ class Run:
     ok: bool
     seconds: float | None = None
     cpu_seconds: float | None = None
+    server_cpu_seconds: float | None = None
     process_seconds: float | None = None
     peak_rss_mib: float | None = None
     rss_of: str | None = None
@@ -284,6 +287,20 @@ class Row:
         """The median of one measurement (a :class:`Run` attribute) over the successful runs."""
         values = [value for run in self.ok_runs if (value := getattr(run, name)) is not None]
         return statistics.median(values) if values else None
+
+    @property
+    def median_server_busy(self) -> float | None:
+        """The median share of each run's time that the server spent on the CPU.
+
+        Near 1 (or above, for a server with threads that run at once) means the server, not the
+        client, set the pace of that run.
+        """
+        shares = [
+            run.server_cpu_seconds / run.seconds
+            for run in self.ok_runs
+            if run.server_cpu_seconds is not None and run.seconds
+        ]
+        return statistics.median(shares) if shares else None
 
     @property
     def median_seconds(self) -> float | None:
@@ -319,6 +336,7 @@ class Result:
                     "client": label,
                     "median_seconds": med,
                     "median_cpu_seconds": row.median("cpu_seconds"),
+                    "median_server_busy": row.median_server_busy,
                     "median_process_seconds": row.median("process_seconds"),
                     "median_peak_rss_mib": row.median("peak_rss_mib"),
                     "mb_per_s": (self.bytes / 1e6 / med) if med and self.workload.kind == "file" else None,
@@ -405,6 +423,7 @@ def run_child(job: Job, workdir: Path, timeout: float, engine: str | None) -> Ru
         ok=True,
         seconds=float(outcome["seconds"]),
         cpu_seconds=float(outcome["cpu_seconds"]),
+        server_cpu_seconds=outcome.get("server_cpu_seconds"),
         process_seconds=process_seconds,
         peak_rss_mib=int(outcome["peak_rss_kib"]) / 1024,
         rss_of=str(outcome.get("rss_of")),
@@ -441,6 +460,27 @@ answering. Restarting is cheap (1-2 s, not timed) and keeps every client on a fr
 """
 
 
+def listener_pid(port: int) -> int | None:
+    """The process listening on TCP ``port`` on this machine (Linux ``/proc``), or ``None``."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in itertools.islice(lines, 1, None):
+                fields = line.split()
+                # fields: sl, local address (hex ip:port), remote address, state (0A: listening), ...
+                if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                        return int(pid)
+    return None
+
+
 class Servers:
     """The local servers, their admin clients, and restarts when one fills up or stops answering.
 
@@ -459,6 +499,7 @@ class Servers:
         self._boto: Any = None
         self._blob: Any = None
         self.restarts: list[str] = []
+        self.pids: dict[str, int] = {}
 
     def __enter__(self) -> Servers:
         for backend in sorted(self._backends):
@@ -511,6 +552,11 @@ class Servers:
             stack.close()
             raise
         self._stacks[backend] = stack
+        pid = listener_pid(urlsplit(where).port or 0)
+        if pid is None:
+            self.pids.pop(backend, None)
+        else:
+            self.pids[backend] = pid
         self._written[backend] = 0
         self._seeded.discard(backend)
         name = "moto" if backend == "s3" else "Azurite"
@@ -691,6 +737,7 @@ class Bench:
             "sandbox": str(sandbox),
             "s3": self.servers.s3 if workload.backend == "s3" else None,
             "azure": self.servers.azure if workload.backend == "azure" else None,
+            "server_pid": self.servers.pids.get(workload.backend),
         }
         if workload.backend == "local":
             return Job(src=str(ds.path), dst=str(out / leaf), **common), None

@@ -71,6 +71,8 @@ class Job:
         sandbox: a scratch directory for the client (persist's and flytekit's sandbox).
         s3: the S3 server, when the backend is ``s3``.
         azure: the Azure server, when the backend is ``azure``.
+        server_pid: the process id of the server, whose CPU time the child reads before and
+            after the transfer (``None``: not measured).
     """
 
     client: str
@@ -82,6 +84,7 @@ class Job:
     sandbox: str
     s3: S3Info | None = None
     azure: AzureInfo | None = None
+    server_pid: int | None = None
 
     @property
     def remote(self) -> str:
@@ -531,8 +534,23 @@ def _cpu_seconds(client: str) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time so far of process ``pid`` (all its threads); ``None`` if unknown."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # The command name may hold spaces and parentheses; the fields follow its last ')'.
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(spec_path: str) -> int:
     """Run the job in ``spec_path`` and write ``{"ok", "seconds", "cpu_seconds", ...}`` beside it.
+
+    ``server_cpu_seconds`` is the server's CPU time during the transfer, when the job names it.
 
     Args:
         spec_path: a JSON file with ``job`` (see :class:`Job`) and ``result`` (where to write).
@@ -547,10 +565,14 @@ def run_child(spec_path: str) -> int:
     try:
         transfer = CLIENTS[job.client](job)
         cpu_before = _cpu_seconds(job.client)
+        server_before = process_cpu_seconds(job.server_pid)
         started = time.perf_counter()
         transfer()
         outcome["seconds"] = time.perf_counter() - started
         outcome["cpu_seconds"] = _cpu_seconds(job.client) - cpu_before
+        server_after = process_cpu_seconds(job.server_pid)
+        if server_before is not None and server_after is not None:
+            outcome["server_cpu_seconds"] = server_after - server_before
         # Read right after the transfer, before anything else can raise the peak.
         outcome["peak_rss_kib"] = _peak_rss_kib(job.client)
         outcome["rss_of"] = "tool" if job.client in EXTERNAL_TOOLS else "python"

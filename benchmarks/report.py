@@ -78,6 +78,20 @@ NOISE_NOTE = (
 )
 
 
+SERVER_NOTE = (
+    "Server busy is the server's own CPU time during the run divided by the run's time (median of "
+    "the runs; persist's / the fastest peer's). moto serves requests one at a time under "
+    "Python's GIL and Azurite on one Node thread, so near 1 the server was working the whole "
+    "run: it set the pace, and a faster client can only save the CPU it takes from it on the "
+    "shared cores."
+)
+
+
+def _busy(row: dict[str, Any] | None) -> str:
+    value = None if row is None else row.get("median_server_busy")
+    return "—" if value is None else f"{value:.2f}"
+
+
 def _machine(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
     pk = m["packages"]
@@ -109,8 +123,9 @@ def _machine(report: dict[str, Any]) -> list[str]:
         "existence check or listing) happen before the clock starts. *Peak RSS* is the child "
         "process's maximum resident memory including its imports (`VmHWM`; for s5cmd and cp: the "
         "tool's own, sampled every 5 ms). *Runs* is the fastest and slowest repetition; *CPU* the "
-        "median user + system time the client spent during the transfer. MB/s is 10⁶ bytes per "
-        "second. After each run the "
+        "median user + system time the client spent during the transfer; *Server busy* the "
+        "median of the server's CPU time during the transfer over the transfer's time. MB/s is "
+        "10⁶ bytes per second. After each run the "
         "benchmark checks that every object or file arrived with the right name and size (and "
         "the large download's SHA-256), "
         f"then deletes it. {RATIO_HEADER}: the client's median seconds divided by "
@@ -153,8 +168,8 @@ def _workload_rows(result: dict[str, Any]) -> list[str]:
         )
         lines.append(
             f"| {result['title']} | {row['client']} | {seconds} | {runs_text} | {rate} | "
-            f"{_num(row.get('median_cpu_seconds'))} | {_num(row['median_peak_rss_mib'], 0)} "
-            f"| {ratio_text} | {'; '.join(notes)} |"
+            f"{_num(row.get('median_cpu_seconds'))} | {_busy(row)} "
+            f"| {_num(row['median_peak_rss_mib'], 0)} | {ratio_text} | {'; '.join(notes)} |"
         )
     return lines
 
@@ -294,9 +309,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"## {backend_title(report, backend)}",
             "",
-            f"| Workload | Client | Seconds | Runs (s) | Throughput | CPU (s) | Peak RSS (MiB) "
-            f"| {RATIO_HEADER} | Notes |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|",
+            f"| Workload | Client | Seconds | Runs (s) | Throughput | CPU (s) | Server busy "
+            f"| Peak RSS (MiB) | {RATIO_HEADER} | Notes |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for result in mine:
             lines += _workload_rows(result)
@@ -343,9 +358,11 @@ def render_summary(report: dict[str, Any]) -> str:
         *_notes(report),
         NOISE_NOTE,
         "",
+        SERVER_NOTE,
+        "",
         "| Backend | Workload | persist | Fastest peer | Peer ÷ persist time | Peer ÷ persist CPU "
-        "| flytekit ÷ persist time | persist peak RSS (MiB) | Peers' peak RSS (MiB) |",
-        "|---|---|---:|---|---:|---:|---:|---:|---|",
+        "| Server busy | flytekit ÷ persist time | persist peak RSS (MiB) | Peers' peak RSS (MiB) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for result in report["results"]:
         rows = {row["client"]: row for row in result["rows"]}
@@ -368,6 +385,7 @@ def render_summary(report: dict[str, Any]) -> str:
             f"| {best['client'] + ' ' + _seconds(best['median_seconds']) + ' s' if best else '—'} "
             f"| {_time_ratio(mine, best) if best else '—'} "
             f"| {_cpu_ratio(mine, best) if best else '—'} "
+            f"| {_busy(mine)} / {_busy(best)} "
             f"| {_num(fly['median_seconds'] / own) if fly and fly['median_seconds'] else '—'} "
             f"| {_num(mine.get('median_peak_rss_mib'), 0)} | {rss} |"
         )

@@ -12,7 +12,6 @@ import asyncio
 import atexit
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -22,7 +21,8 @@ from types import FrameType
 from typing import Any
 
 from persist._fs import is_not_found
-from persist._transfer import Transfer
+from persist._transfer import Transfer, azure_metadata
+from persist.config import MiB
 from persist.errors import InvalidInputError
 from persist.options import (
     AZURE_MAX_BLOCKS,
@@ -35,14 +35,12 @@ from persist.paths import split_protocol
 
 __all__ = ["ObstoreTransfer", "clear_store_cache", "wait_for_handovers"]
 
-_MiB = 1024 * 1024
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
-_DOWNLOAD_CHUNK = 2 * _MiB
+_DOWNLOAD_CHUNK = 2 * MiB
 # Parts of one file in flight at once hold at most about this much memory.
-_PART_BUFFER = 64 * _MiB
+_PART_BUFFER = 64 * MiB
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
-_AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 @dataclass
@@ -86,7 +84,7 @@ class ObstoreTransfer(Transfer):
         if not self.metadata:
             return None
         if self.protocol in AZURE_PROTOCOLS:
-            return {_AZURE_METADATA_NAME.sub("_", k): v for k, v in self.metadata.items()}
+            return azure_metadata(self.metadata)
         return dict(self.metadata)
 
     async def _upload(self, lpath: str, rpath: str, callback: Any, size: int | None) -> None:

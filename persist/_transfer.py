@@ -27,7 +27,7 @@ from persist.paths import check_relative_key, join
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["FileFailedError", "Progress", "Transfer"]
+__all__ = ["FileFailedError", "Progress", "Transfer", "azure_metadata"]
 
 T = TypeVar("T")
 
@@ -73,6 +73,11 @@ def _byte_callback(progress: Progress | None) -> Any:
 
 
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def azure_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """``metadata`` with names Azure accepts: every character but letters, digits and _ becomes _."""
+    return {_AZURE_METADATA_NAME.sub("_", k): v for k, v in metadata.items()}
 
 
 @dataclass
@@ -195,7 +200,7 @@ class Transfer:
         # adlfs's put_file fixes the blob's metadata itself, so upload through its client.
         container, blob, _ = self.fs.split_path(rpath)
         metadata = {"is_directory": "false"}
-        metadata.update({_AZURE_METADATA_NAME.sub("_", k): v for k, v in self.metadata.items()})
+        metadata.update(azure_metadata(self.metadata))
         async with self.fs.service_client.get_blob_client(container, blob) as client:
             with open(lpath, "rb") as handle:
                 await client.upload_blob(

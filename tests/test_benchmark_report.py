@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,12 @@ from benchmarks.report import README_END, README_START, render_markdown, render_
 
 
 def _row(
-    client: str, seconds: float | None, rss: float = 50.0, runs: list[float] | None = None, cpu: float = 1.0
+    client: str,
+    seconds: float | None,
+    rss: float = 50.0,
+    runs: list[float] | None = None,
+    cpu: float = 1.0,
+    busy: float | None = None,
 ) -> dict[str, Any]:
     """One client's row; ``runs`` are its repetitions' seconds (default: one run of ``seconds``)."""
     ok = seconds is not None
@@ -19,6 +27,7 @@ def _row(
         "client": client,
         "median_seconds": seconds,
         "median_cpu_seconds": cpu if ok else None,
+        "median_server_busy": busy,
         "median_process_seconds": seconds,
         "median_peak_rss_mib": rss if ok else None,
         "mb_per_s": None,
@@ -82,9 +91,9 @@ def report() -> dict[str, Any]:
                 "reps": 3,
                 "baseline": "persist",
                 "rows": [
-                    _row("persist", 2.0, rss=40),
+                    _row("persist", 2.0, rss=40, busy=0.97),
                     _row("flytekit", 5.0, rss=200),
-                    _row("obstore", 2.5, rss=30, cpu=1.5),
+                    _row("obstore", 2.5, rss=30, cpu=1.5, busy=0.82),
                     _row("boto3", None),
                 ],
             }
@@ -97,7 +106,7 @@ def test_summary_compares_with_fastest_peer_and_flytekit(report: dict[str, Any])
     """Ratios are peer time over persist time; a failed peer is not the fastest."""
     lines = render_summary(report).splitlines()
     assert (
-        "| S3 | 10 x 4 KiB files up | 2.00 s | obstore 2.50 s | 1.25 | 1.50 | 2.50 | 40 "
+        "| S3 | 10 x 4 KiB files up | 2.00 s | obstore 2.50 s | 1.25 | 1.50 | 0.97 / 0.82 | 2.50 | 40 "
         "| flytekit 200, obstore 30 |" in lines
     )
     assert lines[0].startswith("Measured 2026-11-23 on Test CPU, 2 cores")
@@ -135,6 +144,46 @@ def test_full_table_shows_each_clients_spread_and_cpu(report: dict[str, Any]) ->
     assert row.split(" | ")[2:6] == ["**2.00**", "1.80-2.40", "100 files/s", "0.75"]
 
 
+def test_server_busy_is_the_median_share_of_each_run_the_server_was_on_the_cpu() -> None:
+    """Each run's server CPU over its own time, then the median; runs without a figure are left out."""
+    from benchmarks.bench import Row, Run
+
+    row = Row(
+        "persist",
+        [
+            Run(rep=0, ok=True, seconds=2.0, server_cpu_seconds=1.9),
+            Run(rep=1, ok=True, seconds=4.0, server_cpu_seconds=2.0),
+            Run(rep=2, ok=True, seconds=1.0, server_cpu_seconds=0.9),
+            Run(rep=3, ok=True, seconds=1.0),
+            Run(rep=4, ok=False, error="timed out", server_cpu_seconds=5.0),
+        ],
+    )
+    assert row.median_server_busy == pytest.approx(0.9)
+    assert Row("obstore", [Run(rep=0, ok=True, seconds=1.0)]).median_server_busy is None
+
+
+def test_the_server_is_found_by_its_port_and_its_cpu_time_read() -> None:
+    """The benchmark finds the process that listens on a port and reads its CPU time from /proc."""
+    from benchmarks.bench import listener_pid
+    from benchmarks.clients import process_cpu_seconds
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert listener_pid(port) == os.getpid()
+    assert listener_pid(port) is None
+    before = process_cpu_seconds(os.getpid())
+    assert before is not None
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    after = process_cpu_seconds(os.getpid())
+    assert after is not None
+    assert after >= before + 0.03
+    assert process_cpu_seconds(None) is None
+
+
 def test_failed_runs_stay_visible_in_the_full_table(report: dict[str, Any]) -> None:
     """A client whose runs all failed keeps its row, with the reason."""
     rows = [
@@ -161,8 +210,9 @@ def test_local_rows_name_their_filesystem(report: dict[str, Any]) -> None:
     local["rows"] = [_row("persist", 0.1), _row("flytekit", 0.3), _row("cp", 0.05)]
     report["results"] = [local]
     report["machine"]["local_fs"] = "tmpfs at /dev/shm"
-    assert "| local (tmpfs) | 10 x 4 KiB folder put | 0.100 s | cp 0.050 s | 0.50 | 1.00 | 3.00 |" in (
-        render_summary(report)
+    assert (
+        "| local (tmpfs) | 10 x 4 KiB folder put | 0.100 s | cp 0.050 s | 0.50 | 1.00 | — / — | 3.00 |"
+        in (render_summary(report))
     )
     full = render_markdown(report)
     assert "## Local filesystem (tmpfs at /dev/shm)" in full
