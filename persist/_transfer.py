@@ -288,11 +288,12 @@ class Transfer:
             if stop.is_set():
                 break
             dst = _local(dst)
-            directory = os.path.dirname(dst) or os.curdir
+            directory, name = os.path.split(dst)
+            directory = directory or os.curdir
             if directory not in made:
                 os.makedirs(directory, exist_ok=True)
                 made.add(directory)
-            tmp = temp_path(directory, dst)
+            tmp = os.path.join(directory, _temp_name(name))
             with _CleanedUpOnFailure(tmp, src, dst):
                 size = copy_file(src, tmp)
                 if stop.is_set():
@@ -401,7 +402,11 @@ def temp_path(directory: str, path: str) -> str:
     The name is hidden, ends in ``.part`` and is unique to this process: a random token and the
     process id drawn once (again in a forked child), then a counter; far cheaper than a UUID.
     """
-    return os.path.join(directory, f".{os.path.basename(path)}.{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.part")
+    return os.path.join(directory, _temp_name(os.path.basename(path)))
+
+
+def _temp_name(name: str) -> str:
+    return f".{name}.{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.part"
 
 
 _READ_FLAGS = (
