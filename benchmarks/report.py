@@ -92,6 +92,10 @@ def _busy(row: dict[str, Any] | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+ROTATED_BY_WORKLOAD = "rotated by repetition and by workload"
+"""``settings.order`` of runs whose client order also rotates from one workload to the next."""
+
+
 def _machine(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
     pk = m["packages"]
@@ -100,6 +104,11 @@ def _machine(report: dict[str, Any]) -> list[str]:
     sizes = settings["sizes"]
     args = " ".join(settings.get("argv") or [])
     minutes = report["duration_seconds"] / 60
+    rotation = "between repetitions"
+    if settings.get("order") == ROTATED_BY_WORKLOAD:
+        rotation += (
+            " and between workloads (so a workload run once does not always start with the same client)"
+        )
     return [
         f"Date: {report['date']} (UTC); the run took {minutes:.1f} minutes "
         f"(`bash benchmarks/run{' ' + args if args else ''}`).",
@@ -118,7 +127,7 @@ def _machine(report: dict[str, Any]) -> list[str]:
         "the figures are medians.",
         "",
         "Method: every run is a fresh process running one client; the clients alternate within "
-        "each repetition and their order rotates between repetitions. *Seconds* is the wall time "
+        f"each repetition and their order rotates {rotation}. *Seconds* is the wall time "
         "of the transfer call alone: imports, building the client and one warm-up request (an "
         "existence check or listing) happen before the clock starts. *Peak RSS* is the child "
         "process's maximum resident memory including its imports (`VmHWM`; for s5cmd and cp: the "

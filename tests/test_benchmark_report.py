@@ -225,3 +225,31 @@ def test_filesystem_of_reads_the_mount_table() -> None:
 
     assert filesystem_of(Path("/proc/self")) == "proc"
     assert filesystem_of(Path("/")) not in {"unknown", "proc"}
+
+
+def test_client_order_rotates_between_repetitions_and_between_workloads() -> None:
+    """Each client leads one repetition in turn, and workloads run once do not all start alike."""
+    from benchmarks.bench import run_order
+
+    labels = ["persist", "obstore", "boto3"]
+    assert [run_order(labels, rep, 0)[0] for rep in range(3)] == labels
+    assert [run_order(labels, 0, position)[0] for position in range(3)] == labels
+    assert sorted(run_order(labels, 4, 7)) == sorted(labels)
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        pytest.param(
+            "rotated by repetition and by workload", "between repetitions and between workloads", id="new"
+        ),
+        pytest.param(None, "rotates between repetitions. ", id="older-report"),
+    ],
+)
+def test_method_text_says_how_the_order_rotated(
+    report: dict[str, Any], order: str | None, expected: str
+) -> None:
+    """A report says how its own runs were ordered, so an older report is not described as a newer one."""
+    if order is not None:
+        report["settings"]["order"] = order
+    assert expected in render_markdown(report)
