@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import itertools
 import json
 import os
 import platform
@@ -41,7 +40,6 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from benchmarks.clients import (
     AzureInfo,
@@ -460,27 +458,6 @@ answering. Restarting is cheap (1-2 s, not timed) and keeps every client on a fr
 """
 
 
-def listener_pid(port: int) -> int | None:
-    """The process listening on TCP ``port`` on this machine (Linux ``/proc``), or ``None``."""
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as lines:
-            for line in itertools.islice(lines, 1, None):
-                fields = line.split()
-                # fields: sl, local address (hex ip:port), remote address, state (0A: listening), ...
-                if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
-                    inodes.add(f"socket:[{fields[9]}]")
-    if not inodes:
-        return None
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
-                        return int(pid)
-    return None
-
-
 class Servers:
     """The local servers, their admin clients, and restarts when one fills up or stops answering.
 
@@ -499,6 +476,7 @@ class Servers:
         self._boto: Any = None
         self._blob: Any = None
         self.restarts: list[str] = []
+        # Process id of each backend's running server: the runs read its CPU time.
         self.pids: dict[str, int] = {}
 
     def __enter__(self) -> Servers:
@@ -521,7 +499,7 @@ class Servers:
                 import boto3
                 from botocore.config import Config
 
-                endpoint = stack.enter_context(srv.moto_server())
+                endpoint = stack.enter_context(srv.moto_server(on_start=self._record_pid(backend)))
                 self.s3 = S3Info(endpoint, srv.S3_ACCESS_KEY, srv.S3_SECRET_KEY, srv.S3_REGION)
                 self._boto = boto3.client(
                     "s3",
@@ -540,7 +518,7 @@ class Servers:
             else:
                 from azure.storage.blob import BlobServiceClient
 
-                info = stack.enter_context(srv.azurite_server())
+                info = stack.enter_context(srv.azurite_server(on_start=self._record_pid(backend)))
                 self.azure = AzureInfo(
                     info.account_name, info.account_key, info.blob_endpoint, info.connection_string
                 )
@@ -552,15 +530,18 @@ class Servers:
             stack.close()
             raise
         self._stacks[backend] = stack
-        pid = listener_pid(urlsplit(where).port or 0)
-        if pid is None:
-            self.pids.pop(backend, None)
-        else:
-            self.pids[backend] = pid
         self._written[backend] = 0
         self._seeded.discard(backend)
         name = "moto" if backend == "s3" else "Azurite"
         log(f"{name} at {where} (ready in {time.perf_counter() - started:.1f} s)")
+
+    def _record_pid(self, backend: str) -> Callable[[int], None]:
+        """A callback that records the process id of ``backend``'s server (see ``pids``)."""
+
+        def record(pid: int) -> None:
+            self.pids[backend] = pid
+
+        return record
 
     def _answers(self, backend: str) -> bool:
         """Whether the server answers a request within 10 seconds."""

@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -210,7 +210,9 @@ def moto_command(port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def moto_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
+def moto_server(
+    timeout: float = DEFAULT_START_TIMEOUT, on_start: Callable[[int], None] | None = None
+) -> Iterator[str]:
     """Run moto's standalone S3 server on a free port.
 
     Clients need any key/secret (:data:`S3_ACCESS_KEY`, :data:`S3_SECRET_KEY`), path-style
@@ -218,13 +220,16 @@ def moto_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
 
     Args:
         timeout: Seconds to wait for the server to answer.
+        on_start: Called with the server's process id once it answers.
 
     Yields:
         The endpoint URL, ``http://127.0.0.1:PORT``.
     """
     port = find_free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    with run_server("moto", moto_command(port), f"{endpoint}/moto-api/", timeout=timeout):
+    with run_server("moto", moto_command(port), f"{endpoint}/moto-api/", timeout=timeout) as proc:
+        if on_start is not None:
+            on_start(proc.pid)
         yield endpoint
 
 
@@ -296,11 +301,14 @@ def azurite_connection_string(blob_endpoint: str) -> str:
 
 
 @contextlib.contextmanager
-def azurite_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[AzuriteInfo]:
+def azurite_server(
+    timeout: float = DEFAULT_START_TIMEOUT, on_start: Callable[[int], None] | None = None
+) -> Iterator[AzuriteInfo]:
     """Run Azurite's blob service in memory on a free port.
 
     Args:
         timeout: Seconds to wait for the server to answer.
+        on_start: Called with the server's process id once it answers.
 
     Yields:
         Endpoint, account and connection string of the running service.
@@ -323,7 +331,9 @@ def azurite_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[AzuriteIn
         "--silent",
         "--disableTelemetry",
     ]
-    with run_server("azurite", command, f"{blob_endpoint}?comp=list", timeout=timeout):
+    with run_server("azurite", command, f"{blob_endpoint}?comp=list", timeout=timeout) as proc:
+        if on_start is not None:
+            on_start(proc.pid)
         yield AzuriteInfo(
             blob_endpoint=blob_endpoint,
             account_name=AZURITE_ACCOUNT_NAME,
