@@ -134,10 +134,11 @@ class Transfer:
             return
         # Making a folder and renaming a file are metadata calls of a few microseconds: done
         # here rather than in a worker thread, whose hand-off would cost more.
-        directory = os.path.dirname(lpath) or os.curdir
+        directory, name = os.path.split(lpath)
+        directory = directory or os.curdir
         if not folder_exists:
             os.makedirs(directory, exist_ok=True)
-        tmp = temp_path(directory, lpath)
+        tmp = temp_path(directory, name)
         callback = _byte_callback(self.progress)
         with _CleanedUpOnFailure(tmp, rpath, lpath):
             await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
@@ -293,7 +294,7 @@ class Transfer:
             if directory not in made:
                 os.makedirs(directory, exist_ok=True)
                 made.add(directory)
-            tmp = os.path.join(directory, _temp_name(name))
+            tmp = temp_path(directory, name)
             with _CleanedUpOnFailure(tmp, src, dst):
                 size = copy_file(src, tmp)
                 if stop.is_set():
@@ -396,17 +397,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_temp_prefix)
 
 
-def temp_path(directory: str, path: str) -> str:
-    """A fresh name in ``directory`` for the temporary file that becomes ``path``.
+def temp_path(directory: str, name: str) -> str:
+    """A fresh path in ``directory`` for the temporary file that becomes ``directory/name``.
 
     The name is hidden, ends in ``.part`` and is unique to this process: a random token and the
     process id drawn once (again in a forked child), then a counter; far cheaper than a UUID.
     """
-    return os.path.join(directory, _temp_name(os.path.basename(path)))
-
-
-def _temp_name(name: str) -> str:
-    return f".{name}.{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.part"
+    return os.path.join(directory, f".{name}.{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.part")
 
 
 _READ_FLAGS = (

@@ -89,7 +89,7 @@ def test_named_pipe_in_a_folder_upload_fails_at_once(tmp_path: Path) -> None:
 
 
 def test_temp_names_are_fresh_hidden_and_beside_the_target(tmp_path: Path) -> None:
-    names = {temp_path(str(tmp_path), str(tmp_path / "out.bin")) for _ in range(1000)}
+    names = {temp_path(str(tmp_path), "out.bin") for _ in range(1000)}
     assert len(names) == 1000
     for name in names:
         assert os.path.dirname(name) == str(tmp_path)
@@ -100,7 +100,7 @@ def test_temp_names_are_fresh_hidden_and_beside_the_target(tmp_path: Path) -> No
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_temp_names_differ_in_a_forked_child(tmp_path: Path) -> None:
     """A forked child draws its own token and pid, so parent and child never pick one name."""
-    target = str(tmp_path / "out.bin")
+    target = "out.bin"
     parent = temp_path(str(tmp_path), target)
     read, write = os.pipe()
     pid = os.fork()
