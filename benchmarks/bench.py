@@ -53,7 +53,7 @@ from benchmarks.clients import (
     s5cmd_binary,
     split_uri,
 )
-from benchmarks.report import ROTATED_BY_WORKLOAD, render_markdown, update_readme
+from benchmarks.report import ROTATED_BY_WORKLOAD, WARMUP_RUN, render_markdown, update_readme
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -321,6 +321,7 @@ class Result:
     files: int
     reps: int
     rows: dict[str, Row] = field(default_factory=dict)
+    warmup: tuple[str, Run] | None = None
 
     def to_dict(self, baseline: str) -> dict[str, Any]:
         """The result as JSON-able data, with medians, throughput and ratios."""
@@ -352,6 +353,11 @@ class Result:
             "reps": self.reps,
             "baseline": baseline,
             "rows": rows,
+            "warmup": (
+                None
+                if self.warmup is None
+                else {"client": self.warmup[0], **dataclasses.asdict(self.warmup[1])}
+            ),
         }
 
 
@@ -786,7 +792,8 @@ class Bench:
 
 def describe_run(workload: Workload, ds: Dataset, label: str, run: Run, rep: int, reps: int) -> str:
     """One progress line."""
-    head = f"[{workload.key} {rep + 1}/{reps}] {label:<16}"
+    step = "warm-up, not counted" if rep < 0 else f"{rep + 1}/{reps}"
+    head = f"[{workload.key} {step}] {label:<16}"
     if not run.ok or run.seconds is None:
         return f"{head} failed: {run.error}"
     rate = (
@@ -831,6 +838,16 @@ def run_workloads(
         result = Result(workload, workload.title(bench.data), ds.total_bytes, ds.count, n_reps)
         result.rows = {label: Row(label) for label in labels}
         timed_out: set[str] = set()
+        if not workload.fresh_server:
+            # The first run on a server, or on data just written, pays for what the runs after it
+            # find ready (the server's first requests of a kind, the page cache): one run that
+            # counts for no one takes it, instead of whichever client comes first.
+            first = run_order(labels, 0, position)[0]
+            warmup = bench.measure(workload, first, -1)
+            result.warmup = (first, warmup)
+            if warmup.error and warmup.error.startswith("timed out"):
+                timed_out.add(first)
+            log(describe_run(workload, ds, first, warmup, -1, n_reps))
         for rep in range(n_reps):
             for label in run_order(labels, rep, position):
                 if label in timed_out:
@@ -1225,6 +1242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reps": args.reps,
         "many_reps": args.many_reps,
         "order": ROTATED_BY_WORKLOAD,
+        "warmup": WARMUP_RUN,
         "timeout": args.timeout,
         "sizes": dataclasses.asdict(sizes),
         "clients": sorted({label for labels in labels_for.values() for label in labels}),

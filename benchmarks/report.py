@@ -94,6 +94,8 @@ def _busy(row: dict[str, Any] | None) -> str:
 
 ROTATED_BY_WORKLOAD = "rotated by repetition and by workload"
 """``settings.order`` of runs whose client order also rotates from one workload to the next."""
+WARMUP_RUN = "one run per workload before the repetitions, not counted"
+"""``settings.warmup`` of runs that start each workload with a run no client is measured by."""
 
 
 def _machine(report: dict[str, Any]) -> list[str]:
@@ -108,6 +110,13 @@ def _machine(report: dict[str, Any]) -> list[str]:
     if settings.get("order") == ROTATED_BY_WORKLOAD:
         rotation += (
             " and between workloads (so a workload run once does not always start with the same client)"
+        )
+    warmup = ""
+    if settings.get("warmup") == WARMUP_RUN:
+        warmup = (
+            " Each workload (but the 20,000-file uploads, which start every run on a fresh server) "
+            "begins with one run of the first client in the order that is not counted: the first "
+            "run on a server or on data just written tends to be slower than the rest."
         )
     return [
         f"Date: {report['date']} (UTC); the run took {minutes:.1f} minutes "
@@ -127,7 +136,7 @@ def _machine(report: dict[str, Any]) -> list[str]:
         "the figures are medians.",
         "",
         "Method: every run is a fresh process running one client; the clients alternate within "
-        f"each repetition and their order rotates {rotation}. *Seconds* is the wall time "
+        f"each repetition and their order rotates {rotation}.{warmup} *Seconds* is the wall time "
         "of the transfer call alone: imports, building the client and one warm-up request (an "
         "existence check or listing) happen before the clock starts. *Peak RSS* is the child "
         "process's maximum resident memory including its imports (`VmHWM`; for s5cmd and cp: the "
@@ -289,6 +298,20 @@ def _startup(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _warmups(results: list[dict[str, Any]]) -> list[str]:
+    """One line listing the uncounted warm-up run of each workload that had one."""
+    runs = []
+    for result in results:
+        warmup = result.get("warmup")
+        if not warmup:
+            continue
+        outcome = (
+            f"{_seconds(warmup['seconds'])} s" if warmup["ok"] else f"failed: {_cell(warmup['error'] or '')}"
+        )
+        runs.append(f"{result['workload']} {warmup['client']} {outcome}")
+    return [f"Warm-up runs (not counted): {'; '.join(runs)}.", ""] if runs else []
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The whole report as Markdown."""
     lines = ["# persist benchmark", "", *_machine(report), ""]
@@ -325,6 +348,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         for result in mine:
             lines += _workload_rows(result)
         lines.append("")
+        lines += _warmups(mine)
         if backend == "azure":
             lines += [
                 "flytekit on Azure: flytekit hands adlfs only `account_name`/`account_key` "
@@ -358,10 +382,11 @@ def render_summary(report: dict[str, Any]) -> str:
     """
     m = report["machine"]
     settings = report["settings"]
+    many_reps = min(settings["reps"], settings["many_reps"])
     lines = [
         f"Measured {report['date'][:10]} on {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, "
         f"Python {m['python']}, servers on the same cores; medians of {settings['reps']} "
-        f"(1 for the {settings['sizes']['many_files']:,}-file upload). Full tables, versions and "
+        f"({many_reps} for the {settings['sizes']['many_files']:,}-file upload). Full tables, versions and "
         "method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
         "",
         *_notes(report),

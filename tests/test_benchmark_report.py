@@ -245,3 +245,77 @@ def test_method_text_says_how_the_order_rotated(
     if order is not None:
         report["settings"]["order"] = order
     assert expected in render_markdown(report)
+
+
+class _FakeBench:
+    """Stands in for ``Bench``: records which client ran which workload, and in which repetition."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.calls: list[tuple[str, str, int]] = []
+
+    def measure(self, workload: Any, label: str, rep: int) -> Any:
+        from benchmarks.bench import Run
+
+        self.calls.append((workload.key, label, rep))
+        return Run(rep=rep, ok=True, seconds=9.0 if rep < 0 else 1.0)
+
+
+def test_each_workload_starts_with_a_warm_up_run_that_is_not_counted(tmp_path: Path) -> None:
+    """The first run on a server belongs to no client's median; fresh-server workloads need none."""
+    from typing import cast
+
+    from benchmarks.bench import Bench, Dataset, Workload, run_workloads
+
+    data = {"big": Dataset("big", tmp_path, {"": 1024}), "many": Dataset("many", tmp_path, {"a": 1024})}
+    workloads = [
+        Workload("s3", "file_up", "up", "file", "big", ("persist", "boto3")),
+        Workload("s3", "file_down", "down", "file", "big", ("persist", "boto3")),
+        Workload(
+            "s3",
+            "many_up",
+            "up",
+            "folder",
+            "many",
+            ("persist", "boto3"),
+            limited_reps=True,
+            fresh_server=True,
+        ),
+    ]
+    labels_for = {w.key: list(w.clients) for w in workloads}
+    bench = _FakeBench(data)
+    results = run_workloads(
+        cast(Bench, bench), workloads, labels_for, reps=2, many_reps=1, on_result=lambda _: None
+    )
+
+    # Each workload's warm-up goes to the client that leads its first repetition.
+    assert bench.calls[:3] == [
+        ("s3:file_up", "persist", -1),
+        ("s3:file_up", "persist", 0),
+        ("s3:file_up", "boto3", 0),
+    ]
+    assert ("s3:file_down", "boto3", -1) in bench.calls
+    assert not [call for call in bench.calls if call[0] == "s3:many_up" and call[2] < 0]
+    for result in results:
+        assert all(run.seconds == 1.0 for row in result.rows.values() for run in row.runs)
+    as_json = results[0].to_dict("persist")
+    assert as_json["warmup"]["client"] == "persist"
+    assert as_json["warmup"]["seconds"] == 9.0
+    assert results[2].to_dict("persist")["warmup"] is None
+
+
+def test_the_full_table_lists_the_warm_up_runs_and_the_method_explains_them(report: dict[str, Any]) -> None:
+    """The uncounted runs stay visible, and a report says whether its workloads had them."""
+    report["results"][0]["warmup"] = {"client": "obstore", "ok": True, "seconds": 4.12, "error": None}
+    assert "begins with one run" not in render_markdown(report)
+    report["settings"]["warmup"] = "one run per workload before the repetitions, not counted"
+    text = render_markdown(report)
+    assert "Warm-up runs (not counted): folder_up obstore 4.12 s." in text
+    assert "begins with one run of the first client in the order that is not counted" in text
+
+
+def test_the_summary_gives_the_repetitions_of_the_many_file_upload(report: dict[str, Any]) -> None:
+    """``--many-reps 2`` is reported as 2, not as a fixed 1."""
+    report["settings"]["reps"] = 5
+    report["settings"]["many_reps"] = 2
+    assert "medians of 5 (2 for the 20,000-file upload)" in render_summary(report)
