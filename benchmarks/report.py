@@ -114,7 +114,8 @@ def _machine(report: dict[str, Any]) -> list[str]:
     warmup = ""
     if settings.get("warmup") == WARMUP_RUN:
         warmup = (
-            " Each workload (but the 20,000-file uploads, which start every run on a fresh server) "
+            f" Each workload (but the {sizes['many_files']:,}-file uploads, which start every run on a "
+            "fresh server) "
             "begins with one run of the first client in the order that is not counted: the first "
             "run on a server or on data just written tends to be slower than the rest."
         )
