@@ -144,6 +144,7 @@ def run_server(
     *,
     timeout: float = DEFAULT_START_TIMEOUT,
     env: dict[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` in its own process group until the context exits.
 
@@ -156,6 +157,7 @@ def run_server(
         ready_url: URL polled until it answers with any HTTP status.
         timeout: Seconds to wait for ``ready_url`` to answer.
         env: Environment for the server; defaults to a copy of ``os.environ``.
+        on_start: Called with the server's process id once it answers.
 
     Yields:
         The running process.
@@ -187,6 +189,8 @@ def run_server(
                         f"{name} failed to start within {timeout} s; stderr: {_read_tail(log)}"
                     )
                 time.sleep(0.05)
+            if on_start is not None:
+                on_start(proc.pid)
             yield proc
         finally:
             _stop(proc)
@@ -227,9 +231,7 @@ def moto_server(
     """
     port = find_free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    with run_server("moto", moto_command(port), f"{endpoint}/moto-api/", timeout=timeout) as proc:
-        if on_start is not None:
-            on_start(proc.pid)
+    with run_server("moto", moto_command(port), f"{endpoint}/moto-api/", timeout=timeout, on_start=on_start):
         yield endpoint
 
 
@@ -331,9 +333,7 @@ def azurite_server(
         "--silent",
         "--disableTelemetry",
     ]
-    with run_server("azurite", command, f"{blob_endpoint}?comp=list", timeout=timeout) as proc:
-        if on_start is not None:
-            on_start(proc.pid)
+    with run_server("azurite", command, f"{blob_endpoint}?comp=list", timeout=timeout, on_start=on_start):
         yield AzuriteInfo(
             blob_endpoint=blob_endpoint,
             account_name=AZURITE_ACCOUNT_NAME,
