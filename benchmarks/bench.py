@@ -268,6 +268,11 @@ class Run:
     rss_of: str | None = None
     error: str | None = None
 
+    @property
+    def timed_out(self) -> bool:
+        """Whether the child was stopped for running past ``--timeout``."""
+        return bool(self.error and self.error.startswith("timed out"))
+
 
 @dataclass
 class Row:
@@ -845,7 +850,7 @@ def run_workloads(
             first = run_order(labels, 0, position)[0]
             warmup = bench.measure(workload, first, -1)
             result.warmup = (first, warmup)
-            if warmup.error and warmup.error.startswith("timed out"):
+            if warmup.timed_out:
                 timed_out.add(first)
             log(describe_run(workload, ds, first, warmup, -1, n_reps))
         for rep in range(n_reps):
@@ -854,7 +859,7 @@ def run_workloads(
                     run = Run(rep=rep, ok=False, error="skipped: timed out in an earlier repetition")
                 else:
                     run = bench.measure(workload, label, rep)
-                    if run.error and run.error.startswith("timed out"):
+                    if run.timed_out:
                         timed_out.add(label)
                 result.rows[label].runs.append(run)
                 log(describe_run(workload, ds, label, run, rep, n_reps))

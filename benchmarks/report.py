@@ -98,6 +98,11 @@ WARMUP_RUN = "one run per workload before the repetitions, not counted"
 """``settings.warmup`` of runs that start each workload with a run no client is measured by."""
 
 
+def _many_file_reps(settings: dict[str, Any]) -> int:
+    """Repetitions of the many-file upload: ``--many-reps``, never more than ``--reps``."""
+    return min(int(settings["reps"]), int(settings["many_reps"]))
+
+
 def _machine(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
     pk = m["packages"]
@@ -133,7 +138,7 @@ def _machine(report: dict[str, Any]) -> list[str]:
         f"{sizes['small_files']:,} files x {sizes['small_bytes'] // 1024} KiB; "
         f"{sizes['many_files']:,} files x {sizes['many_bytes'] // 1024} KiB "
         f"(100 files per sub-folder). Repetitions: {settings['reps']} "
-        f"({min(settings['reps'], settings['many_reps'])} for the {sizes['many_files']:,}-file upload); "
+        f"({_many_file_reps(settings)} for the {sizes['many_files']:,}-file upload); "
         "the figures are medians.",
         "",
         "Method: every run is a fresh process running one client; the clients alternate within "
@@ -383,12 +388,11 @@ def render_summary(report: dict[str, Any]) -> str:
     """
     m = report["machine"]
     settings = report["settings"]
-    many_reps = min(settings["reps"], settings["many_reps"])
     lines = [
         f"Measured {report['date'][:10]} on {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, "
         f"Python {m['python']}, servers on the same cores; medians of {settings['reps']} "
-        f"({many_reps} for the {settings['sizes']['many_files']:,}-file upload). Full tables, versions and "
-        "method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
+        f"({_many_file_reps(settings)} for the {settings['sizes']['many_files']:,}-file upload). "
+        "Full tables, versions and method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
         "",
         *_notes(report),
         NOISE_NOTE,
