@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -49,6 +49,7 @@ from benchmarks.clients import (
     Op,
     S3Info,
     child_env,
+    clean_env,
     local_files,
     s5cmd_binary,
     split_uri,
@@ -907,12 +908,23 @@ print(json.dumps({"cold": done - cold, "load": loaded - started, "seconds": done
 }
 
 
-def _clean_env() -> dict[str, str]:
-    """The environment without storage settings, as the transfer children get it."""
-    prefixes = ("AWS_", "FLYTE_", "PERSIST_", "AZURE_", "AZURITE_", "_F_P_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    return env
+@contextlib.contextmanager
+def _children_tmpdir(path: Path) -> Iterator[None]:
+    """Give every process started inside the block ``path`` as its ``TMPDIR``; restore it after.
+
+    flytekit makes a ``flyte-*`` sandbox folder in the temporary directory on import and never
+    removes it; pointing the children at the benchmark's own work folder removes them with it.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
 
 
 def _timed(command: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -921,7 +933,7 @@ def _timed(command: list[str], timeout: float) -> tuple[float, subprocess.Comple
     done = subprocess.run(  # noqa: S603 - our own interpreter and scripts
         command,
         cwd=REPO_ROOT,
-        env=_clean_env(),
+        env=clean_env(os.environ),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -1260,6 +1272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     when = dt.datetime.now(dt.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="persist-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
+        stack.enter_context(_children_tmpdir(work / "tmp"))
         data: dict[str, Dataset] = {}
         needed = {w.dataset for w in workloads}
         # The download workloads' sources are seeded from the big file and the small folder.

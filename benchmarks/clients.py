@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -159,11 +159,21 @@ def _best_effort(call: Callable[[], object]) -> None:
 _CLEARED_PREFIXES = ("AWS_", "FLYTE_", "PERSIST_", "AZURE_", "AZURITE_", "_F_P_")
 
 
-def child_env(job: Job, base: dict[str, str], persist_engine: str | None = None) -> dict[str, str]:
+def clean_env(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` without any storage settings, and with the EC2 metadata lookup turned off.
+
+    Every ``AWS_*``, ``FLYTE_*``, ``PERSIST_*``, ``AZURE_*`` and ``AZURITE_*`` variable is removed,
+    so no child picks up configuration meant for another or for the caller.
+    """
+    env = {k: v for k, v in base.items() if not k.startswith(_CLEARED_PREFIXES)}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return env
+
+
+def child_env(job: Job, base: Mapping[str, str], persist_engine: str | None = None) -> dict[str, str]:
     """The environment of a child: the caller's, without storage settings, plus the client's.
 
-    Every ``AWS_*``, ``FLYTE_*``, ``PERSIST_*`` and ``AZURE_*`` variable is removed so no client
-    picks up configuration meant for another; then flytekit gets its ``FLYTE_AWS_*`` /
+    Storage settings are removed (see :func:`clean_env`); then flytekit gets its ``FLYTE_AWS_*`` /
     ``FLYTE_AZURE_*`` variables, s5cmd its ``AWS_*`` credentials, and persist
     ``PERSIST_GENERIC__ENGINE`` when an engine is asked for.
 
@@ -175,8 +185,7 @@ def child_env(job: Job, base: dict[str, str], persist_engine: str | None = None)
     Returns:
         The environment.
     """
-    env = {k: v for k, v in base.items() if not k.startswith(_CLEARED_PREFIXES)}
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env = clean_env(base)
     if job.client == "persist" and persist_engine:
         env["PERSIST_GENERIC__ENGINE"] = persist_engine
     if job.client == "flytekit":

@@ -319,3 +319,30 @@ def test_the_summary_gives_the_repetitions_of_the_many_file_upload(report: dict[
     report["settings"]["reps"] = 5
     report["settings"]["many_reps"] = 2
     assert "medians of 5 (2 for the 20,000-file upload)" in render_summary(report)
+
+
+def test_children_make_their_temporary_files_in_the_benchmarks_work_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flytekit's sandbox folders go where the benchmark removes them, and no storage settings leak."""
+    import subprocess
+    import sys
+
+    from benchmarks.bench import _children_tmpdir
+    from benchmarks.clients import clean_env
+
+    monkeypatch.setenv("TMPDIR", "/somewhere/else")
+    monkeypatch.setenv("FLYTE_AWS_ENDPOINT", "http://example.invalid")
+    snippet = (
+        "import os, tempfile; print(tempfile.mkdtemp(prefix='flyte-'));"
+        " print(os.environ.get('FLYTE_AWS_ENDPOINT'))"
+    )
+    with _children_tmpdir(tmp_path / "tmp"):
+        env = clean_env(os.environ)
+        made, endpoint = subprocess.run(
+            [sys.executable, "-c", snippet], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+    assert Path(made).parent == tmp_path / "tmp"
+    assert endpoint == "None"
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert os.environ["TMPDIR"] == "/somewhere/else"
