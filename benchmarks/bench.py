@@ -1226,6 +1226,10 @@ def persist_labels(engines: str | None) -> dict[str, str | None]:
     return {f"persist[{name}]": name for name in names}
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write the results."""
     args = parse_args(argv)
@@ -1237,6 +1241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.readme.write_text(update_readme(args.readme.read_text(), report))
         print(rendered)
         return 0
+    # A plain `kill` unwinds like Ctrl-C: the servers and children stop and the work folder goes.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workloads, with_startup, left_out = select_workloads(args.only, args.include_slow)
     persist = persist_labels(args.persist_engines)
     wanted = {c.strip() for c in args.clients.split(",")} if args.clients else None
