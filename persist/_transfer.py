@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import errno
 import itertools
+import logging
 import os
 import posixpath
 import re
@@ -20,16 +21,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from persist._fs import RetryPolicy
+from persist.config import MiB
 from persist.errors import DataNotFoundError, InvalidInputError
 from persist.options import AZURE_PROTOCOLS, FILE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS
-from persist.paths import check_relative_key, join
+from persist.paths import check_relative_key, join, split_protocol
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["FileFailedError", "Progress", "Transfer", "azure_metadata"]
+__all__ = ["ABORT_TIMEOUT", "FileFailedError", "Progress", "Transfer", "azure_metadata"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("persist")
+
+ABORT_TIMEOUT = 5.0
+"""Seconds an interrupted or failed S3 upload spends, at most, aborting its multipart upload."""
+
+# S3's smallest part: neither engine uploads a file of this size or less in parts.
+_MULTIPART_FLOOR = 5 * MiB
 
 
 class FileFailedError(Exception):
@@ -117,11 +127,76 @@ class Transfer:
             await self._local_copy([(lpath, rpath)])
             return
         callback = _byte_callback(self.progress)
+
+        async def attempt() -> None:
+            try:
+                await self._upload(lpath, rpath, callback, size)
+            except BaseException:
+                # Each attempt cleans up after itself, so a retry that succeeds leaves nothing
+                # of the failed one behind either.
+                await self._abort_multipart(lpath, rpath, size)
+                raise
+
         try:
-            await self.retry.call(lambda: self._upload(lpath, rpath, callback, size), f"upload of {lpath}")
+            await self.retry.call(attempt, f"upload of {lpath}")
         except Exception as exc:
             raise FileFailedError(lpath, rpath) from exc
         self._finished(callback, lpath)
+
+    async def _abort_multipart(self, lpath: str, rpath: str, size: int | None) -> None:
+        """Abort the unfinished S3 multipart uploads to ``rpath``: best effort, within ABORT_TIMEOUT.
+
+        An interrupted or failed multipart upload otherwise stays in the bucket, its parts
+        billed, until a lifecycle rule removes it. Neither engine does this on cancellation:
+        s3fs aborts only when an ``Exception`` escapes (not on ``CancelledError``), and obstore
+        neither aborts a dropped upload nor tells persist its upload id. So persist asks S3
+        for the unfinished uploads of exactly this key and aborts them. Listing first, before
+        every large upload, would tell this upload's id apart from anyone else's, but it
+        costs a request per file and, with obstore, building the S3 client (about 0.5 s);
+        moto reports no real start times to tell them apart by either. Another writer's
+        unfinished upload of the very same key is aborted too: it was about to be overwritten,
+        or was left behind by an earlier interrupted run. Azure's uncommitted blocks need no
+        such step: they are not billed as committed data and expire by themselves in 7 days.
+        """
+        if self.protocol not in S3_PROTOCOLS:
+            return
+        if size is None:
+            try:
+                size = os.path.getsize(lpath)
+            except OSError:
+                return
+        if size <= _MULTIPART_FLOOR:
+            return
+        try:
+            aborted = await asyncio.wait_for(self._abort_uploads_of(rpath), ABORT_TIMEOUT)
+        except (Exception, asyncio.CancelledError) as exc:
+            # A second interrupt, a timeout or a refusal (no s3:ListBucketMultipartUploads):
+            # the upload's own error is the one to report.
+            logger.warning(
+                "could not abort the unfinished multipart upload to %s (%s); "
+                "a bucket lifecycle rule removes such uploads",
+                rpath,
+                type(exc).__name__,
+            )
+            return
+        if aborted:
+            logger.info("aborted %d unfinished multipart upload(s) to %s", aborted, rpath)
+
+    async def _abort_uploads_of(self, rpath: str) -> int:
+        """Abort every unfinished multipart upload of exactly ``rpath``'s key; return how many."""
+        bucket, _, key = split_protocol(rpath)[1].lstrip("/").partition("/")
+        fs: Any = self.fs
+        pages: dict[str, str] = {}
+        uploads: list[str] = []
+        while True:
+            page = await fs._call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key, **pages)
+            uploads.extend(u["UploadId"] for u in page.get("Uploads", []) if u.get("Key") == key)
+            if not page.get("IsTruncated"):
+                break
+            pages = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+        for upload_id in uploads:
+            await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        return len(uploads)
 
     async def get_file(self, rpath: str, lpath: str, folder_exists: bool = False) -> None:
         """Download one file through a temporary file beside it, renamed into place at the end.
