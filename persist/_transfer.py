@@ -351,10 +351,16 @@ class Transfer:
         the temporary file of the one in progress instead of renaming it into place.
         """
         stop = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(self._copy_local, pairs, stop))
         try:
-            return await asyncio.to_thread(self._copy_local, pairs, stop)
+            return await asyncio.shield(work)
         except asyncio.CancelledError:
             stop.set()
+            # The thread stops within one chunk of the copy in progress and removes its
+            # temporary file: wait for that, so that a process exiting right after the
+            # interrupt (persist cp does, at once) leaves no .part file behind.
+            with contextlib.suppress(BaseException):
+                await work
             raise
 
     def _copy_local(self, pairs: Iterable[tuple[str, str]], stop: threading.Event) -> int:
@@ -371,7 +377,7 @@ class Transfer:
                 made.add(directory)
             tmp = temp_path(directory, name)
             with _CleanedUpOnFailure(tmp, src, dst):
-                size = copy_file(src, tmp)
+                size = copy_file(src, tmp, stop=stop)
                 if stop.is_set():
                     _unlink_quietly(tmp)
                     break
@@ -488,13 +494,17 @@ _CREATE_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 )
 _KERNEL_COPY_CHUNK = 1 << 30
+# A copy that can be stopped checks between chunks of this size (about 0.1 s each here).
+_STOPPABLE_CHUNK = 64 * MiB
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
 )
 
 
-def copy_file(src: str, dst: str) -> int:
+def copy_file(src: str, dst: str, *, stop: threading.Event | None = None) -> int:
     """Copy the regular file ``src`` to ``dst``, which must not exist yet; return the bytes copied.
+
+    Once ``stop`` is set, the copy ends early, within one chunk (of at most _STOPPABLE_CHUNK).
 
     The kernel moves the bytes where it can: ``copy_file_range`` (which shares blocks on
     filesystems that clone, such as Btrfs and XFS), else ``sendfile``; Python reads and writes
@@ -511,14 +521,14 @@ def copy_file(src: str, dst: str) -> int:
             raise OSError(errno.EINVAL, "not a regular file (a pipe, socket or device)", src)
         target = os.open(dst, _CREATE_FLAGS, 0o666)
         try:
-            return _copy_descriptors(source, target, info.st_size or None)
+            return _copy_descriptors(source, target, info.st_size or None, stop)
         finally:
             os.close(target)
     finally:
         os.close(source)
 
 
-def _copy_descriptors(source: int, target: int, size: int | None) -> int:
+def _copy_descriptors(source: int, target: int, size: int | None, stop: threading.Event | None = None) -> int:
     """Copy ``size`` bytes (``None``: to the end) from ``source`` into the empty ``target``.
 
     Both descriptors are at offset 0. A kernel copy that refuses the pair, or that moves nothing
@@ -526,22 +536,29 @@ def _copy_descriptors(source: int, target: int, size: int | None) -> int:
     size ends the copy early.
     """
     limit = size if size is not None else sys.maxsize
+    chunk = _KERNEL_COPY_CHUNK if stop is None else _STOPPABLE_CHUNK
     copied = 0
     for kernel_copy in _KERNEL_COPIES:
         try:
-            while copied < limit and (step := kernel_copy(source, target, copied, limit - copied)):
+            while copied < limit and (
+                step := kernel_copy(source, target, copied, min(chunk, limit - copied))
+            ):
                 copied += step
+                if stop is not None and stop.is_set():
+                    return copied
         except OSError as exc:
             if copied or exc.errno not in _NO_KERNEL_COPY:
                 raise
             continue
         if copied or size is None:
             return copied
-    while copied < limit and (chunk := os.read(source, min(1 << 20, limit - copied))):
-        view = memoryview(chunk)
+    while copied < limit and (data := os.read(source, min(1 << 20, limit - copied))):
+        view = memoryview(data)
         while view:
             view = view[os.write(target, view) :]
-        copied += len(chunk)
+        copied += len(data)
+        if stop is not None and stop.is_set():
+            break
     return copied
 
 
