@@ -153,11 +153,13 @@ async def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     coro = make()
     future = asyncio.run_coroutine_threadsafe(coro, loop)
     try:
-        return await asyncio.wrap_future(future)
+        # Shielded: cancelling the awaiting task would otherwise also cancel the concurrent
+        # future, which cancels the task on the I/O loop and returns at once, while that task
+        # still cleans up (aborting a multipart upload, removing a temporary file), and
+        # _abandon's own cancel would then cut that clean-up short. Instead the task is
+        # cancelled once, below, and its clean-up awaited: the caller's cancellation means done.
+        return await asyncio.shield(asyncio.wrap_future(future))
     except asyncio.CancelledError:
-        # Cancelling the concurrent future would return at once, while the task on the I/O
-        # loop still cleans up (aborting a multipart upload, removing a temporary file): cancel
-        # the task itself and wait for its clean-up, so the caller's cancellation means done.
         if not future.done():
             cleanup = asyncio.run_coroutine_threadsafe(_abandon(coro), loop)
             with contextlib.suppress(BaseException):
