@@ -99,11 +99,13 @@ def _interrupt_note(count: _FileCount, dst: str, upload: bool, folder: bool) -> 
     partial = (
         "no partial object or unfinished multipart upload was left" if upload else "no partial file was left"
     )
+    verb = "uploaded" if upload else "written"
     if not folder:
+        if count.files:  # the interrupt landed after the file was complete
+            return f"interrupted after {dst} was {verb} complete"
         return f"interrupted; {dst} was not written and {partial}"
     if count.total_files is None or (not count.files):
         return f"interrupted before any file was complete under {dst}; {partial}"
-    verb = "uploaded" if upload else "written"
     return (
         f"interrupted: {count.files} of {count.total_files} files were {verb} complete under {dst}; {partial}"
     )
