@@ -540,7 +540,9 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
     """Copy SRC to DST: uploads, downloads or local copies.
 
     A downloaded file is written atomically, so an interrupted copy (Ctrl-C) never leaves a
-    partial file at DST. A progress bar is shown on a terminal.
+    partial file at DST, and an interrupted upload leaves no object and no unfinished S3
+    multipart upload; the one line printed says which files are complete (exit status 130).
+    A progress bar is shown on a terminal.
     """
     from persist.provider import FileAccessProvider
 
