@@ -105,6 +105,11 @@ def _on_io_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+# Seconds a cancelled transfer gets to clean up (see run_sync); more than the abort of a
+# multipart upload needs (``_transfer.ABORT_TIMEOUT``).
+_CLEAN_UP_TIMEOUT = 10.0
+
+
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine on the I/O loop and wait for it, from plain code, threads or a running loop.
 
@@ -125,7 +130,7 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         # and wait for its clean-up. The original exception is the one to raise.
         if future is None or not future.done():
             with contextlib.suppress(BaseException):
-                asyncio.run_coroutine_threadsafe(_abandon(coro), loop).result(timeout=10)
+                asyncio.run_coroutine_threadsafe(_abandon(coro), loop).result(timeout=_CLEAN_UP_TIMEOUT)
         raise
 
 
@@ -145,11 +150,20 @@ async def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     loop = io_loop()
     if _on_io_loop(loop):
         return await make()
-    future = asyncio.run_coroutine_threadsafe(make(), loop)
+    coro = make()
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
     try:
-        return await asyncio.wrap_future(future)
+        # Shielded: cancelling the awaiting task would otherwise also cancel the concurrent
+        # future, which cancels the task on the I/O loop and returns at once, while that task
+        # still cleans up (aborting a multipart upload, removing a temporary file), and
+        # _abandon's own cancel would then cut that clean-up short. Instead the task is
+        # cancelled once, below, and its clean-up awaited: the caller's cancellation means done.
+        return await asyncio.shield(asyncio.wrap_future(future))
     except asyncio.CancelledError:
-        future.cancel()
+        if not future.done():
+            cleanup = asyncio.run_coroutine_threadsafe(_abandon(coro), loop)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.wrap_future(cleanup), _CLEAN_UP_TIMEOUT)
         raise
 
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import errno
 import itertools
+import logging
 import os
 import posixpath
 import re
@@ -20,16 +21,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from persist._fs import RetryPolicy
+from persist.config import MiB
 from persist.errors import DataNotFoundError, InvalidInputError
 from persist.options import AZURE_PROTOCOLS, FILE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS
-from persist.paths import check_relative_key, join
+from persist.paths import check_relative_key, join, split_protocol
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["FileFailedError", "Progress", "Transfer", "azure_metadata"]
+__all__ = ["ABORT_TIMEOUT", "FileFailedError", "Progress", "Transfer", "azure_metadata"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("persist")
+
+ABORT_TIMEOUT = 5.0
+"""Seconds an interrupted or failed S3 upload spends, at most, aborting its multipart upload."""
+
+# S3's smallest part: neither engine uploads a file of this size or less in parts.
+_MULTIPART_FLOOR = 5 * MiB
 
 
 class FileFailedError(Exception):
@@ -117,11 +127,76 @@ class Transfer:
             await self._local_copy([(lpath, rpath)])
             return
         callback = _byte_callback(self.progress)
+
+        async def attempt() -> None:
+            try:
+                await self._upload(lpath, rpath, callback, size)
+            except BaseException:
+                # Each attempt cleans up after itself, so a retry that succeeds leaves nothing
+                # of the failed one behind either.
+                await self._abort_multipart(lpath, rpath, size)
+                raise
+
         try:
-            await self.retry.call(lambda: self._upload(lpath, rpath, callback, size), f"upload of {lpath}")
+            await self.retry.call(attempt, f"upload of {lpath}")
         except Exception as exc:
             raise FileFailedError(lpath, rpath) from exc
         self._finished(callback, lpath)
+
+    async def _abort_multipart(self, lpath: str, rpath: str, size: int | None) -> None:
+        """Abort the unfinished S3 multipart uploads to ``rpath``: best effort, within ABORT_TIMEOUT.
+
+        An interrupted or failed multipart upload otherwise stays in the bucket, its parts
+        billed, until a lifecycle rule removes it. Neither engine does this on cancellation:
+        s3fs aborts only when an ``Exception`` escapes (not on ``CancelledError``), and obstore
+        neither aborts a dropped upload nor tells persist its upload id. So persist asks S3
+        for the unfinished uploads of exactly this key and aborts them. Listing first, before
+        every large upload, would tell this upload's id apart from anyone else's, but it
+        costs a request per file and, with obstore, building the S3 client (about 0.5 s);
+        moto reports no real start times to tell them apart by either. Another writer's
+        unfinished upload of the very same key is aborted too: it was about to be overwritten,
+        or was left behind by an earlier interrupted run. Azure's uncommitted blocks need no
+        such step: they are not billed as committed data and expire by themselves in 7 days.
+        """
+        if self.protocol not in S3_PROTOCOLS:
+            return
+        if size is None:
+            try:
+                size = os.path.getsize(lpath)
+            except OSError:
+                return
+        if size <= _MULTIPART_FLOOR:
+            return
+        try:
+            aborted = await asyncio.wait_for(self._abort_uploads_of(rpath), ABORT_TIMEOUT)
+        except (Exception, asyncio.CancelledError) as exc:
+            # A second interrupt, a timeout or a refusal (no s3:ListBucketMultipartUploads):
+            # the upload's own error is the one to report.
+            logger.warning(
+                "could not abort the unfinished multipart upload to %s (%s); "
+                "a bucket lifecycle rule removes such uploads",
+                rpath,
+                type(exc).__name__,
+            )
+            return
+        if aborted:
+            logger.info("aborted %d unfinished multipart upload(s) to %s", aborted, rpath)
+
+    async def _abort_uploads_of(self, rpath: str) -> int:
+        """Abort every unfinished multipart upload of exactly ``rpath``'s key; return how many."""
+        bucket, _, key = split_protocol(rpath)[1].lstrip("/").partition("/")
+        fs: Any = self.fs
+        pages: dict[str, str] = {}
+        uploads: list[str] = []
+        while True:
+            page = await fs._call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key, **pages)
+            uploads.extend(u["UploadId"] for u in page.get("Uploads", []) if u.get("Key") == key)
+            if not page.get("IsTruncated"):
+                break
+            pages = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+        for upload_id in uploads:
+            await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        return len(uploads)
 
     async def get_file(self, rpath: str, lpath: str, folder_exists: bool = False) -> None:
         """Download one file through a temporary file beside it, renamed into place at the end.
@@ -276,10 +351,16 @@ class Transfer:
         the temporary file of the one in progress instead of renaming it into place.
         """
         stop = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(self._copy_local, pairs, stop))
         try:
-            return await asyncio.to_thread(self._copy_local, pairs, stop)
+            return await asyncio.shield(work)
         except asyncio.CancelledError:
             stop.set()
+            # The thread stops within one chunk of the copy in progress and removes its
+            # temporary file: wait for that, so that a process exiting right after the
+            # interrupt (persist cp does, at once) leaves no .part file behind.
+            with contextlib.suppress(BaseException):
+                await work
             raise
 
     def _copy_local(self, pairs: Iterable[tuple[str, str]], stop: threading.Event) -> int:
@@ -296,7 +377,7 @@ class Transfer:
                 made.add(directory)
             tmp = temp_path(directory, name)
             with _CleanedUpOnFailure(tmp, src, dst):
-                size = copy_file(src, tmp)
+                size = copy_file(src, tmp, stop=stop)
                 if stop.is_set():
                     _unlink_quietly(tmp)
                     break
@@ -413,13 +494,17 @@ _CREATE_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 )
 _KERNEL_COPY_CHUNK = 1 << 30
+# A copy that can be stopped checks between chunks of this size (about 0.1 s each here).
+_STOPPABLE_CHUNK = 64 * MiB
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
 )
 
 
-def copy_file(src: str, dst: str) -> int:
+def copy_file(src: str, dst: str, *, stop: threading.Event | None = None) -> int:
     """Copy the regular file ``src`` to ``dst``, which must not exist yet; return the bytes copied.
+
+    Once ``stop`` is set, the copy ends early, within one chunk (of at most _STOPPABLE_CHUNK).
 
     The kernel moves the bytes where it can: ``copy_file_range`` (which shares blocks on
     filesystems that clone, such as Btrfs and XFS), else ``sendfile``; Python reads and writes
@@ -436,14 +521,14 @@ def copy_file(src: str, dst: str) -> int:
             raise OSError(errno.EINVAL, "not a regular file (a pipe, socket or device)", src)
         target = os.open(dst, _CREATE_FLAGS, 0o666)
         try:
-            return _copy_descriptors(source, target, info.st_size or None)
+            return _copy_descriptors(source, target, info.st_size or None, stop)
         finally:
             os.close(target)
     finally:
         os.close(source)
 
 
-def _copy_descriptors(source: int, target: int, size: int | None) -> int:
+def _copy_descriptors(source: int, target: int, size: int | None, stop: threading.Event | None = None) -> int:
     """Copy ``size`` bytes (``None``: to the end) from ``source`` into the empty ``target``.
 
     Both descriptors are at offset 0. A kernel copy that refuses the pair, or that moves nothing
@@ -451,22 +536,29 @@ def _copy_descriptors(source: int, target: int, size: int | None) -> int:
     size ends the copy early.
     """
     limit = size if size is not None else sys.maxsize
+    chunk = _KERNEL_COPY_CHUNK if stop is None else _STOPPABLE_CHUNK
     copied = 0
     for kernel_copy in _KERNEL_COPIES:
         try:
-            while copied < limit and (step := kernel_copy(source, target, copied, limit - copied)):
+            while copied < limit and (
+                step := kernel_copy(source, target, copied, min(chunk, limit - copied))
+            ):
                 copied += step
+                if stop is not None and stop.is_set():
+                    return copied
         except OSError as exc:
             if copied or exc.errno not in _NO_KERNEL_COPY:
                 raise
             continue
         if copied or size is None:
             return copied
-    while copied < limit and (chunk := os.read(source, min(1 << 20, limit - copied))):
-        view = memoryview(chunk)
+    while copied < limit and (data := os.read(source, min(1 << 20, limit - copied))):
+        view = memoryview(data)
         while view:
             view = view[os.write(target, view) :]
-        copied += len(chunk)
+        copied += len(data)
+        if stop is not None and stop.is_set():
+            break
     return copied
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -61,9 +62,53 @@ class PersistGroup(click.Group):
             except PersistError as err:
                 debug = bool(ctx.params.get("debug"))
                 _fail(err, debug)
-            except KeyboardInterrupt:
-                click.echo("persist: interrupted; no partial file was left at the destination", err=True)
+            except KeyboardInterrupt as exc:
+                # By now the transfer has cleaned up (see _fs.run_sync); say what it left.
+                note = exc.note if isinstance(exc, _Interrupted) else "interrupted"
+                click.echo(f"persist: {note}", err=True)
                 ctx.exit(EXIT_INTERRUPTED)
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a command that knows what the interrupt left: ``note`` says it."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__(note)
+        self.note = note
+
+
+@dataclass
+class _FileCount:
+    """A progress listener that counts finished files and passes everything on to ``inner``."""
+
+    inner: Callable[..., None]
+    total_files: int | None = None
+    files: int = 0
+
+    def __call__(
+        self, files: int, nbytes: int, *, total_files: int | None = None, total_bytes: int | None = None
+    ) -> None:
+        self.files += files
+        if total_files is not None and self.total_files is None:
+            self.total_files = total_files
+        self.inner(files, nbytes, total_files=total_files, total_bytes=total_bytes)
+
+
+def _interrupt_note(count: _FileCount, dst: str, upload: bool, folder: bool) -> str:
+    """What an interrupted ``cp`` to ``dst`` left: files complete, and that nothing is partial."""
+    partial = (
+        "no partial object or unfinished multipart upload was left" if upload else "no partial file was left"
+    )
+    verb = "uploaded" if upload else "written"
+    if not folder:
+        if count.files:  # the interrupt landed after the file was complete
+            return f"interrupted after {dst} was {verb} complete"
+        return f"interrupted; {dst} was not written and {partial}"
+    if count.total_files is None or (not count.files):
+        return f"interrupted before any file was complete under {dst}; {partial}"
+    return (
+        f"interrupted: {count.files} of {count.total_files} files were {verb} complete under {dst}; {partial}"
+    )
 
 
 def _show_warning(
@@ -495,7 +540,9 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
     """Copy SRC to DST: uploads, downloads or local copies.
 
     A downloaded file is written atomically, so an interrupted copy (Ctrl-C) never leaves a
-    partial file at DST. A progress bar is shown on a terminal.
+    partial file at DST, and an interrupted upload leaves no object and no unfinished S3
+    multipart upload; the one line printed says which files are complete (exit status 130).
+    A progress bar is shown on a terminal.
     """
     from persist.provider import FileAccessProvider
 
@@ -518,11 +565,14 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
     bar = ProgressBar(show_bar, *totals)
     with _scratch_dir() as scratch:
         provider: FileAccessProvider = FileAccessProvider(scratch, dst if is_remote(dst) else scratch, config)
+        count = _FileCount(bar, totals[0])
         try:
             if is_remote(src):
-                provider.get_data(src, dst, is_multipart=recursive, progress=bar)
+                provider.get_data(src, dst, is_multipart=recursive, progress=count)
             else:
-                provider.put_data(src, dst, is_multipart=recursive, progress=bar)
+                provider.put_data(src, dst, is_multipart=recursive, progress=count)
+        except KeyboardInterrupt:
+            raise _Interrupted(_interrupt_note(count, dst, is_remote(dst), recursive)) from None
         finally:
             bar.close()
     summary = {
@@ -594,6 +644,18 @@ def main() -> None:
     """Entry point of the ``persist`` command."""
     try:
         cli(prog_name="persist")
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            # Leave without finalising the interpreter: obstore's runtime threads may still hand
+            # a cancelled call's end back to Python, and one that does so while the interpreter
+            # shuts down panics ("The Python interpreter is not initialized") and prints a Rust
+            # backtrace. The transfer has already cleaned up (run_sync waited for it), and
+            # nothing else is left to do but flush what was printed.
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(EXIT_INTERRUPTED)
+        raise
     finally:
         # The process exits next. Frozen objects are skipped by the garbage collector, which
         # otherwise walks every imported module and model schema once more at shutdown: about
