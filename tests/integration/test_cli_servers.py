@@ -34,12 +34,14 @@ from tests.integration.servers import (
 )
 from tests.test_cli import (
     PROBE_NAME,
+    assert_bar_drawn_once,
     assert_probe,
     assert_probe_passed,
     failed_write,
     invoke,
     make_tree,
     probe_step,
+    run_in_terminal,
     tree,
 )
 
@@ -511,3 +513,15 @@ class TestLsBackends:
         error = json.loads(result.stderr)
         assert error["exit_code"] == 1
         assert uri in error["error"]
+
+
+def test_terminal_bar_for_remote_download(runner: CliRunner, tmp_path: Path, backend: Backend) -> None:
+    """On a terminal, a single-file download's bar knows its total and ends at every byte, drawn once."""
+    src = big_tree(tmp_path / "src") / "big.bin"
+    uri = f"{backend.root}/big.bin"
+    assert invoke(runner, "cp", "-q", str(src), uri).exit_code == 0
+    status, shown = run_in_terminal("cp", uri, str(tmp_path / "out.bin"))
+    assert status == 0, shown
+    summary = assert_bar_drawn_once(shown, "1/1", "6.0 MiB")
+    assert summary.startswith(f"copied 1 file (6.0 MiB) to {tmp_path / 'out.bin'} in ")
+    assert (tmp_path / "out.bin").read_bytes() == src.read_bytes()
