@@ -160,3 +160,37 @@ def test_folder_download_reports_listing_totals_once(
     assert recorder.first("totals") < recorder.first("bytes")
     assert recorder.nbytes == SIZE + 5
     assert sum(call[0] for call in recorder.calls) == 2
+
+
+@pytest.mark.parametrize("engine", ["obstore", "fsspec"])
+def test_retried_upload_counts_its_bytes_once(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path, engine: str
+) -> None:
+    """An upload whose first attempt is throttled after its bytes were read is retried; the
+    bytes of the failed attempt are taken back, so the listener's sum is the file's size."""
+    from datetime import timedelta
+
+    from tests.integration.faultproxy import FaultProxy
+
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"z" * 100_000)
+    with FaultProxy(s3_endpoint) as proxy:
+        config = DataConfig(
+            s3=S3Config(
+                endpoint=proxy.url,
+                access_key_id=S3_ACCESS_KEY,
+                secret_access_key=S3_SECRET_KEY,
+                region=S3_REGION,
+                addressing_style="path",
+                retries=2,
+                backoff=timedelta(milliseconds=10),
+            ),
+            generic=GenericPersistenceConfig(engine=engine, attach_execution_metadata=False),
+        )
+        provider = FileAccessProvider(str(tmp_path / "sandbox"), f"s3://{s3_bucket}", config)
+        proxy.fail_first(1, "slowdown", methods={"PUT"})
+        recorder = Recorder()
+        provider.put_data(str(src), f"s3://{s3_bucket}/f.bin", progress=recorder)
+        assert proxy.failures_injected == 1
+    assert recorder.nbytes == 100_000, recorder.calls
+    assert sum(call[0] for call in recorder.calls) == 1
