@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 
 from persist._fs import is_not_found
 from persist._transfer import Transfer, azure_metadata
@@ -88,16 +88,28 @@ class ObstoreTransfer(Transfer):
         return dict(self.metadata)
 
     async def _upload(self, lpath: str, rpath: str, callback: Any, size: int | None) -> None:
-        import obstore
-
         bucket, key = self._split(rpath)
         limit = AZURE_MAX_BLOCKS if self.protocol in AZURE_PROTOCOLS else S3_MAX_PARTS
-        part = upload_part_size(os.path.getsize(lpath) if size is None else size, self.chunk_size, limit)
+        size = os.path.getsize(lpath) if size is None else size
+        part = upload_part_size(size, self.chunk_size, limit)
+        if callback is None:
+            await self._put(bucket, key, Path(lpath), part)
+            return
+        callback.set_size(size)
+        # obstore reports no progress of its own: it reads the file through this wrapper, which
+        # counts each piece as obstore takes it (a part is counted when read, ahead of its
+        # upload by at most the parts in flight). Only with a listener: a Path is read in Rust.
+        with open(lpath, "rb", buffering=0) as raw:
+            await self._put(bucket, key, _CountingReader(raw, callback), part)
+
+    async def _put(self, bucket: str, key: str, source: Any, part: int) -> None:
+        import obstore
+
         # A file larger than one part goes up in parts, a bounded number of them at once.
         await obstore.put_async(
             self._store(bucket),
             key,
-            Path(lpath),
+            source,
             attributes=self._attributes(),
             chunk_size=part,
             max_concurrency=max(2, min(12, _PART_BUFFER // part)),
@@ -108,6 +120,8 @@ class ObstoreTransfer(Transfer):
 
         bucket, key = self._split(rpath)
         result = await obstore.get_async(self._store(bucket), key)
+        if callback is not None:
+            callback.set_size(int(result.meta["size"]))
         # The caller renames ``lpath`` into place once it is complete.
         with open(lpath, "wb") as out:
             if int(result.meta["size"]) <= _DOWNLOAD_CHUNK:
@@ -189,6 +203,37 @@ class ObstoreTransfer(Transfer):
             return not prefix  # an empty bucket exists
 
         return await self.retry.call(look, f"lookup of {path}")
+
+
+class _CountingReader:
+    """A binary file that tells an fsspec callback how many bytes were read from it."""
+
+    def __init__(self, raw: BinaryIO, callback: Any) -> None:
+        self._raw = raw
+        self._callback = callback
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all with -1) and report how many."""
+        data = self._raw.read(size)
+        if data:
+            self._callback.relative_update(len(data))
+        return data or b""
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move to ``offset`` (obstore seeks to the end to learn the size)."""
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        """The current offset."""
+        return self._raw.tell()
+
+    def seekable(self) -> bool:
+        """Always: the wrapped file is a regular file."""
+        return True
+
+    def readable(self) -> bool:
+        """Always."""
+        return True
 
 
 # Whether wait_for_handovers is registered to run at exit (once, with the first store). From

@@ -54,8 +54,11 @@ class FileFailedError(Exception):
 class Progress(Protocol):
     """Receives a transfer's progress: increments of finished files and moved bytes.
 
-    Totals are passed once they are known (a download knows them after listing); a caller
-    that knows them sooner (it walked the source itself) may ignore them.
+    Totals are passed once they are known (a folder download knows them after listing, a
+    single-file download once the backend has told its size); a caller that knows them sooner
+    (it walked the source itself) may ignore them. A negative ``nbytes`` takes back the bytes
+    of an attempt that failed and is being retried, so the sum stays the bytes moved once.
+    Calls may come from any thread.
     """
 
     def __call__(
@@ -64,22 +67,56 @@ class Progress(Protocol):
         """Add ``files`` finished files and ``nbytes`` moved bytes; record totals when given."""
 
 
-def _byte_callback(progress: Progress | None) -> Any:
-    """An fsspec callback that forwards byte increments to ``progress`` (None without one)."""
+def _byte_callback(progress: Progress | None, *, single: bool = False) -> Any:
+    """An fsspec callback that forwards the bytes of one file to ``progress`` (None without one).
+
+    Backends report in two ways: s3fs (and persist's obstore engine) add increments with
+    ``relative_update``; gcsfs and adlfs set the running count with ``absolute_update``. Both
+    become increments here, so each byte is counted once whichever the backend uses.
+    ``single`` says this file is the whole transfer: its size, once the backend knows it
+    (``set_size``), is passed on as the transfer's totals.
+    """
     if progress is None:
         return None
     report: Progress = progress
     from fsspec.callbacks import Callback
 
     class _Bytes(Callback):  # type: ignore[misc]
+        size: int | None
+        value: int
+
         def call(self, *args: Any, **kwargs: Any) -> None:
             pass
+
+        def set_size(self, size: int) -> None:
+            # adlfs calls this once per response: the totals go out once.
+            if self.size is None and single:
+                report(0, 0, total_files=1, total_bytes=int(size))
+            self.size = size
 
         def relative_update(self, inc: int = 1) -> None:
             self.value += inc
             report(0, inc)
 
+        def absolute_update(self, value: int) -> None:
+            inc = int(value) - self.value
+            if inc:
+                self.value = int(value)
+                report(0, inc)
+
+        def restart(self) -> Any:
+            """Take back what a failed attempt reported; returns self for the next attempt."""
+            if self.value:
+                report(0, -self.value)
+                self.value = 0
+            return self
+
     return _Bytes()
+
+
+def _restart(callback: Any) -> Any:
+    """``callback`` ready for a new attempt (see ``_byte_callback``), or None."""
+    return None if callback is None else callback.restart()
 
 
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -118,19 +155,22 @@ class Transfer:
 
     # --- single files -------------------------------------------------------------------
 
-    async def put_file(self, lpath: str, rpath: str, size: int | None = None) -> None:
+    async def put_file(
+        self, lpath: str, rpath: str, size: int | None = None, *, single: bool = False
+    ) -> None:
         """Upload one file; a local destination is written atomically.
 
         ``size``, when the caller already knows it, saves the engine a look at the file.
+        ``single`` says the file is the whole transfer (its size is reported as the totals).
         """
         if self.local:
             await self._local_copy([(lpath, rpath)])
             return
-        callback = _byte_callback(self.progress)
+        callback = _byte_callback(self.progress, single=single)
 
         async def attempt() -> None:
             try:
-                await self._upload(lpath, rpath, callback, size)
+                await self._upload(lpath, rpath, _restart(callback), size)
             except BaseException:
                 # Each attempt cleans up after itself, so a retry that succeeds leaves nothing
                 # of the failed one behind either.
@@ -198,11 +238,14 @@ class Transfer:
             await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
         return len(uploads)
 
-    async def get_file(self, rpath: str, lpath: str, folder_exists: bool = False) -> None:
+    async def get_file(
+        self, rpath: str, lpath: str, folder_exists: bool = False, *, single: bool = False
+    ) -> None:
         """Download one file through a temporary file beside it, renamed into place at the end.
 
         A failure leaves any existing ``lpath`` untouched and no partial file behind.
-        ``folder_exists`` says the caller has made ``lpath``'s folder already.
+        ``folder_exists`` says the caller has made ``lpath``'s folder already; ``single`` that
+        the file is the whole transfer (its size, once known, is reported as the totals).
         """
         if self.local:
             await self._local_copy([(_local(rpath), lpath)])
@@ -214,9 +257,11 @@ class Transfer:
         if not folder_exists:
             os.makedirs(directory, exist_ok=True)
         tmp = temp_path(directory, name)
-        callback = _byte_callback(self.progress)
+        callback = _byte_callback(self.progress, single=single)
         with _CleanedUpOnFailure(tmp, rpath, lpath):
-            await self.retry.call(lambda: self._download(rpath, tmp, callback), f"download of {rpath}")
+            await self.retry.call(
+                lambda: self._download(rpath, tmp, _restart(callback)), f"download of {rpath}"
+            )
             os.replace(tmp, lpath)
         self._finished(callback, lpath)
 
@@ -237,7 +282,7 @@ class Transfer:
     async def _upload(self, lpath: str, rpath: str, callback: Any, size: int | None) -> None:
         """One attempt at uploading one file (of ``size`` bytes, if known) to a remote path."""
         if self.metadata and self.protocol in AZURE_PROTOCOLS:
-            await self._azure_put(lpath, rpath)
+            await self._azure_put(lpath, rpath, callback)
             return
         kwargs = {**self.put_kwargs, **self._metadata_kwargs()}
         if callback is not None:
@@ -272,11 +317,19 @@ class Transfer:
             return {"metadata": dict(self.metadata)}
         return {}
 
-    async def _azure_put(self, lpath: str, rpath: str) -> None:
+    async def _azure_put(self, lpath: str, rpath: str, callback: Any) -> None:
         # adlfs's put_file fixes the blob's metadata itself, so upload through its client.
         container, blob, _ = self.fs.split_path(rpath)
         metadata = {"is_directory": "false"}
         metadata.update(azure_metadata(self.metadata))
+        extra: dict[str, Any] = {}
+        if callback is not None:
+
+            async def hook(current: int, total: int | None) -> None:
+                callback.absolute_update(current)
+
+            callback.set_size(os.path.getsize(lpath))
+            extra["progress_hook"] = hook
         async with self.fs.service_client.get_blob_client(container, blob) as client:
             with open(lpath, "rb") as handle:
                 await client.upload_blob(
@@ -284,6 +337,7 @@ class Transfer:
                     overwrite=True,
                     metadata=metadata,
                     max_concurrency=getattr(self.fs, "max_concurrency", None) or 1,
+                    **extra,
                 )
         self.fs.invalidate_cache(self.fs._parent(rpath))
 

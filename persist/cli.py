@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -59,6 +59,11 @@ class PersistGroup(click.Group):
             warnings.showwarning = _show_warning
             try:
                 return super().invoke(ctx)
+            except click.ClickException as err:
+                if not ctx.meta.get(_JSON_ERRORS):
+                    raise
+                _echo_json({"error": err.format_message(), "exit_code": err.exit_code}, err=True)
+                raise SystemExit(err.exit_code) from None
             except PersistError as err:
                 debug = bool(ctx.params.get("debug"))
                 _fail(err, debug)
@@ -122,11 +127,20 @@ def _show_warning(
     click.echo(f"warning: {message}", err=True)
 
 
-def _echo_json(value: Any, **options: Any) -> None:
-    """Print ``value`` as JSON (json is imported here: most commands never print any)."""
+def _echo_json(value: Any, err: bool = False, **options: Any) -> None:
+    """Print ``value`` as JSON on stdout, or stderr (json is imported here: most commands print none)."""
     import json
 
-    click.echo(json.dumps(value, **options))
+    click.echo(json.dumps(value, **options), err=err)
+
+
+_JSON_ERRORS = "persist.json_errors"
+"""``ctx.meta`` key: the running command was given --json, so errors are JSON too."""
+
+
+def _json_errors() -> None:
+    """From here on, this command's errors go to stderr as one JSON object each."""
+    click.get_current_context().meta[_JSON_ERRORS] = True
 
 
 def _fail(err: PersistError, debug: bool) -> NoReturn:
@@ -134,6 +148,10 @@ def _fail(err: PersistError, debug: bool) -> NoReturn:
         import traceback
 
         traceback.print_exception(err, file=sys.stderr)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(_JSON_ERRORS):
+        _echo_json({"error": str(err), "exit_code": err.exit_code}, err=True)
+        raise SystemExit(err.exit_code)
     for line in str(err).splitlines() or [type(err).__name__]:
         click.echo(f"persist: error: {line}", err=True)
     raise SystemExit(err.exit_code)
@@ -467,18 +485,65 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-class ProgressBar:
-    """A one-line progress display on stderr: files, bytes, rate and ETA. Thread-safe."""
+def _no_length() -> Iterator[None]:
+    """An iterable whose length nobody can tell: click's bar for a total not known yet."""
+    yield from ()
 
-    def __init__(self, enabled: bool, total_files: int | None = None, total_bytes: int | None = None) -> None:
-        self.enabled = enabled
+
+class TransferProgress:
+    """Counts a transfer's files and bytes and, on a terminal, draws click's progress bar.
+
+    A ``persist._transfer.Progress``: the transfer calls it from persist's I/O thread (and
+    obstore's), so a lock guards the counts and the bar. The bar (click's, on stderr) shows
+    the bytes against their total with percent and ETA once the total is known, the files,
+    and the rate; it is redrawn at most every ``interval`` seconds, and drawn a last time
+    when the transfer ends. Use it as a context manager around the transfer.
+    """
+
+    def __init__(
+        self,
+        show: bool,
+        total_files: int | None = None,
+        total_bytes: int | None = None,
+        interval: float = 0.1,
+    ) -> None:
         self.files = 0
         self.nbytes = 0
         self.total_files = total_files
         self.total_bytes = total_bytes
         self.started = time.perf_counter()
-        self._last = 0.0
+        self._interval = interval
+        self._drawn_at = 0.0
         self._lock = threading.Lock()
+        self._bar: Any = None
+        self._drawn: tuple[int, int, int | None, int | None] | None = None
+        if show:
+            self._bar = click.progressbar(
+                _no_length(),
+                length=total_bytes,
+                file=sys.stderr,
+                show_percent=True,
+                item_show_func=self._info,
+                bar_template="%(bar)s  %(info)s",
+                width=24,
+            )
+
+    def __enter__(self) -> TransferProgress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if self._bar is None:
+            return
+        with self._lock:
+            if kind is None:
+                self._bar.finish()
+            # The last state once: redrawn only if it changed since the bar was last drawn
+            # (the rate alone does not count), then the line is ended.
+            if self._state() != self._drawn:
+                self._draw()
+            self._bar.render_finish()
 
     def __call__(
         self, files: int, nbytes: int, *, total_files: int | None = None, total_bytes: int | None = None
@@ -490,32 +555,31 @@ class ProgressBar:
                 self.total_files = total_files
             if total_bytes is not None and self.total_bytes is None:
                 self.total_bytes = total_bytes
+                if self._bar is not None:
+                    self._bar.length = total_bytes
             now = time.perf_counter()
-            if self.enabled and now - self._last >= 0.1:
-                self._last = now
-                self._render()
+            if self._bar is not None and now - self._drawn_at >= self._interval:
+                self._drawn_at = now
+                self._draw()
 
     @property
     def elapsed(self) -> float:
         """Seconds since the transfer started."""
         return max(time.perf_counter() - self.started, 1e-9)
 
-    def _render(self) -> None:
-        rate = self.nbytes / self.elapsed
-        files = f"{self.files}/{self.total_files}" if self.total_files is not None else str(self.files)
-        size = _size(self.nbytes) + (f"/{_size(self.total_bytes)}" if self.total_bytes else "")
-        eta = ""
-        if self.total_bytes and rate > 0:
-            left = max(self.total_bytes - self.nbytes, 0) / rate
-            eta = f"  ETA {int(left // 60)}:{int(left % 60):02d}"
-        click.echo(f"\r  {files} files  {size}  {_size(rate)}/s{eta}   ", err=True, nl=False)
+    def _state(self) -> tuple[int, int, int | None, int | None]:
+        return self.files, self.nbytes, self.total_files, self.total_bytes
 
-    def close(self) -> None:
-        """Draw the final state and end the line."""
-        if self.enabled:
-            with self._lock:
-                self._render()
-            click.echo("", err=True)
+    def _draw(self) -> None:
+        # click's bar counts steps; here the steps are bytes (fewer after a retry took some back).
+        self._bar.make_step(self.nbytes - self._bar.pos)
+        self._bar.render_progress()
+        self._drawn = self._state()
+
+    def _info(self, _: object = None) -> str:
+        files = f"{self.files}/{self.total_files}" if self.total_files is not None else str(self.files)
+        size = _size(self.nbytes) + (f"/{_size(self.total_bytes)}" if self.total_bytes is not None else "")
+        return f"{files} files  {size}  {_size(self.nbytes / self.elapsed)}/s"
 
 
 def _walk_totals(path: str) -> tuple[int, int]:
@@ -546,6 +610,8 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
     """
     from persist.provider import FileAccessProvider
 
+    if as_json:
+        _json_errors()
     if is_remote(src) and is_remote(dst):
         raise click.UsageError("copying between two remote locations is not supported; download first")
     config = DataConfig.auto(config_file)
@@ -562,19 +628,16 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         if not is_remote(src) and os.path.exists(strip_file_header(src))
         else (None, None)
     )
-    bar = ProgressBar(show_bar, *totals)
-    with _scratch_dir() as scratch:
+    with _scratch_dir() as scratch, TransferProgress(show_bar, *totals) as bar:
         provider: FileAccessProvider = FileAccessProvider(scratch, dst if is_remote(dst) else scratch, config)
         count = _FileCount(bar, totals[0])
         try:
             if is_remote(src):
-                provider.get_data(src, dst, is_multipart=recursive, progress=count)
+                _download(provider, src, dst, recursive, count)
             else:
                 provider.put_data(src, dst, is_multipart=recursive, progress=count)
         except KeyboardInterrupt:
             raise _Interrupted(_interrupt_note(count, dst, is_remote(dst), recursive)) from None
-        finally:
-            bar.close()
     summary = {
         "src": src,
         "dst": dst,
@@ -593,6 +656,28 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         )
 
 
+def _download(
+    provider: FileAccessProvider, src: str, dst: str, recursive: bool, progress: Callable[..., None]
+) -> None:
+    """Download ``src``; a folder without ``-r`` is a usage error, as it is for uploads."""
+    from persist.errors import DataNotFoundError
+
+    try:
+        provider.get_data(src, dst, is_multipart=recursive, progress=progress)
+    except DataNotFoundError:
+        # Only now, on the rare failure, one more request: is there a folder (a prefix) there?
+        if not recursive and _is_folder(provider, src):
+            raise click.UsageError(f"{src} is a folder; use -r to copy it") from None
+        raise
+
+
+def _is_folder(provider: FileAccessProvider, uri: str) -> bool:
+    try:
+        return provider.exists(uri)
+    except PersistError:
+        return False
+
+
 @cli.command()
 @click.argument("uri")
 @click.option("-l", "long", is_flag=True, help="Show type, size and modification time.")
@@ -603,6 +688,8 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
     from persist.errors import DataNotFoundError
     from persist.provider import FileAccessProvider
 
+    if as_json:
+        _json_errors()
     config = DataConfig.auto(config_file)
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, scratch, config)
@@ -626,18 +713,51 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
                 "name": shown,
                 "type": entry.get("type", "file"),
                 "size": int(entry.get("size") or 0),
-                "modified": str(modified) if modified is not None else None,
+                "modified": iso_utc(modified),
             }
         )
     if as_json:
         _echo_json(rows, indent=2, default=str)
         return
+    mark = "/" if is_remote(uri) else os.sep
     for row in rows:
+        folder = row["type"] == "directory"
         if long:
-            kind = "d" if row["type"] == "directory" else "-"
-            click.echo(f"{kind} {row['size']:>12}  {row['modified'] or '-':<32}  {row['name']}")
+            click.echo(
+                f"{'d' if folder else '-'} {row['size']:>12}  {row['modified'] or '-':<20}  {row['name']}"
+            )
         else:
-            click.echo(str(row["name"]))
+            click.echo(f"{row['name']}{mark if folder else ''}")
+
+
+def iso_utc(value: Any) -> str | None:
+    """A listing's modification time as ISO 8601 in UTC to the second (``2026-12-02T01:02:03Z``).
+
+    Backends differ: s3fs and adlfs give datetimes, gcsfs RFC 3339 strings, the local disk
+    seconds since the epoch. A time without a zone is taken as UTC; None when there is none
+    or it cannot be read.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    moment: datetime
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    else:
+        text = str(value).strip()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                moment = parsedate_to_datetime(text)  # an HTTP date: Wed, 02 Dec 2026 01:02:03 GMT
+            except (TypeError, ValueError):
+                return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def main() -> None:

@@ -421,7 +421,7 @@ class FileAccessProvider:
         elif transfer.local and os.path.isdir(_strip_file_header(from_path)):
             raise InvalidInputError(f"{from_path} is a folder; pass is_multipart=True (recursive=True)")
         else:
-            await transfer.get_file(from_path, to_path)
+            await transfer.get_file(from_path, to_path, single=True)
 
     async def _get_anonymously(
         self,
@@ -492,10 +492,12 @@ class FileAccessProvider:
                 await transfer.put_tree(source, remote_path)
             elif recursive:
                 await transfer.put_file(
-                    source, join(remote_path, os.path.basename(source), sep=transfer_sep(transfer))
+                    source,
+                    join(remote_path, os.path.basename(source), sep=transfer_sep(transfer)),
+                    single=True,
                 )
             else:
-                await transfer.put_file(source, remote_path)
+                await transfer.put_file(source, remote_path, single=True)
         except PersistError:
             raise
         except FileFailedError as failed:

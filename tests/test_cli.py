@@ -7,17 +7,19 @@ Every test asserts the exit status and the exact text the command prints: 0 when
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from persist.cli import cli
+from persist.cli import TransferProgress, cli, iso_utc
 from tests.integration.servers import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +84,10 @@ FINDINGS = [
 PROBE_STEP = r"  {step:<7} {verdict:<6} +\d+ ms  {detail}"
 PROBE_NAME = r"\.persist-probe-[0-9a-f]{12}"
 """The random name the probe gives its test object, as a pattern."""
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+"""A modification time as ls prints it, as a pattern."""
+STAMP = "2026-12-02T01:02:03Z"
 SUMMARY = r"copied {files} \({size}\) to {dst} in \d+\.\d\d s \(.+/s\)\n"
 
 pytestmark = pytest.mark.usefixtures("fresh_filesystems")
@@ -658,7 +664,7 @@ class TestLs:
         src = make_tree(tmp_path / "src")
         result = invoke(runner, "ls", str(src))
         assert result.exit_code == 0
-        assert result.stdout.splitlines() == [str(src / "a.txt"), str(src / "sub")]
+        assert result.stdout.splitlines() == [str(src / "a.txt"), str(src / "sub") + os.sep]
         assert result.stderr == ""
 
     def test_long(self, runner: CliRunner, tmp_path: Path) -> None:
@@ -667,8 +673,8 @@ class TestLs:
         result = invoke(runner, "ls", "-l", str(src))
         assert result.exit_code == 0
         first, second = result.stdout.splitlines()
-        assert re.fullmatch(r"- +6  \S+ +" + re.escape(str(src / "a.txt")), first)
-        assert re.fullmatch(r"d +\d+  \S+ +" + re.escape(str(src / "sub")), second)
+        assert re.fullmatch(r"- +6  " + ISO_UTC + "  " + re.escape(str(src / "a.txt")), first)
+        assert re.fullmatch(r"d +\d+  " + ISO_UTC + "  " + re.escape(str(src / "sub")), second)
 
     def test_json(self, runner: CliRunner, tmp_path: Path) -> None:
         """--json prints a list of {name, type, size, modified}."""
@@ -682,6 +688,8 @@ class TestLs:
         ]
         assert rows[0]["size"] == 6
         assert all(set(r) == {"name", "type", "size", "modified"} for r in rows)
+        mtime = (src / "a.txt").stat().st_mtime
+        assert rows[0]["modified"] == datetime.fromtimestamp(mtime, timezone.utc).strftime(ISO_FORMAT)
 
     def test_missing(self, runner: CliRunner, tmp_path: Path) -> None:
         """A missing path is one error line; exit 1."""
@@ -690,6 +698,170 @@ class TestLs:
         assert result.exit_code == 1
         assert result.stdout == ""
         assert result.stderr == f"persist: error: {missing} does not exist\n"
+
+    def test_missing_json(self, runner: CliRunner, tmp_path: Path) -> None:
+        """With --json the error is one JSON object on stderr, with the same exit status."""
+        missing = tmp_path / "nope"
+        result = invoke(runner, "ls", "--json", str(missing))
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert json.loads(result.stderr) == {"error": f"{missing} does not exist", "exit_code": 1}
+
+
+class TestIsoUtc:
+    """ls prints every backend's modification time in one format: ISO 8601, UTC, seconds."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param(datetime(2026, 12, 2, 1, 2, 3, 456, tzinfo=timezone.utc), STAMP, id="s3fs-datetime"),
+            pytest.param(
+                datetime(2026, 12, 2, 2, 2, 3, tzinfo=timezone(timedelta(hours=1))), STAMP, id="other-zone"
+            ),
+            pytest.param(datetime(2026, 12, 2, 1, 2, 3), STAMP, id="naive-is-utc"),
+            pytest.param("2026-12-02T01:02:03.123456Z", STAMP, id="gcsfs-string"),
+            pytest.param("Wed, 02 Dec 2026 01:02:03 GMT", STAMP, id="http-date"),
+            pytest.param(
+                datetime(2026, 12, 2, 1, 2, 3, tzinfo=timezone.utc).timestamp() + 0.9, STAMP, id="local-mtime"
+            ),
+            pytest.param(None, None, id="none"),
+            pytest.param("yesterday", None, id="unreadable"),
+        ],
+    )
+    def test_format(self, value: object, expected: str | None) -> None:
+        """Each backend's kind of value becomes the same text."""
+        assert iso_utc(value) == expected
+
+
+class TestJsonErrors:
+    def test_cp_error(self, runner: CliRunner, tmp_path: Path) -> None:
+        """cp --json: a failure is one JSON object on stderr, nothing on stdout, exit 1."""
+        missing = tmp_path / "nonexistent"
+        dst = tmp_path / "x"
+        result = invoke(runner, "cp", "--json", str(missing), str(dst))
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert json.loads(result.stderr) == {
+            "error": f"{missing} does not exist; nothing was uploaded to {dst}",
+            "exit_code": 1,
+        }
+
+    def test_cp_usage_error(self, runner: CliRunner, tmp_path: Path) -> None:
+        """cp --json: a usage error found by the command is JSON too, with exit status 2."""
+        src = make_tree(tmp_path / "src")
+        result = invoke(runner, "cp", "--json", str(src), str(tmp_path / "dst"))
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert json.loads(result.stderr) == {"error": f"{src} is a folder; use -r to copy it", "exit_code": 2}
+
+    def test_plain_errors_stay_text(self, runner: CliRunner, tmp_path: Path) -> None:
+        """Without --json, errors stay one text line."""
+        missing = tmp_path / "nope"
+        result = invoke(runner, "ls", str(missing))
+        assert result.stderr == f"persist: error: {missing} does not exist\n"
+
+
+def run_in_terminal(*args: str, timeout: float = 60) -> tuple[int, str]:
+    """``python -m persist ARGS`` with stderr on a pseudo-terminal: (exit status, what it showed).
+
+    stdout is thrown away; terminal control sequences are dropped and CRLF line ends read as LF.
+    """
+    import pty
+    import select
+    import time
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "persist", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            cwd=ROOT,
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            elif proc.poll() is not None:
+                break
+        status = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode())  # click hides the cursor meanwhile
+    return status, text.replace("\r\n", "\n")
+
+
+def assert_bar_drawn_once(shown: str, files: str, size: str) -> str:
+    """The terminal shows the bar ending at 100 % with ``files`` and ``size``, drawn once; returns it."""
+    bar, summary = shown.rstrip("\n").rsplit("\n", 1)
+    final = bar.rsplit("\r", 1)[-1].rstrip()
+    assert re.fullmatch(r"#+  100%  " + re.escape(f"{files} files  {size}/{size}  ") + r"\S+ \S+/s", final), (
+        shown
+    )
+    assert bar.count(final) == 1, f"the last line was drawn more than once: {shown!r}"
+    assert summary.startswith("copied "), shown
+    return summary
+
+
+class TestProgressBar:
+    def test_terminal_shows_bytes_once(self, tmp_path: Path) -> None:
+        """On a terminal, click's bar shows files and bytes against their totals; the last state
+        is drawn once, then the summary on its own line."""
+        src = make_tree(tmp_path / "src")
+        status, shown = run_in_terminal("cp", "-r", str(src), str(tmp_path / "dst"))
+        assert status == 0, shown
+        summary = assert_bar_drawn_once(shown, "2/2", "13 B")
+        assert summary.startswith(f"copied 2 files (13 B) to {tmp_path / 'dst'} in ")
+
+    @pytest.mark.parametrize("flag", ["--quiet", "--json"])
+    def test_no_bar_when_quiet_or_json(self, tmp_path: Path, flag: str) -> None:
+        """--quiet and --json draw no bar, even on a terminal."""
+        src = make_tree(tmp_path / "src")
+        status, shown = run_in_terminal("cp", "-r", flag, str(src), str(tmp_path / "dst"))
+        assert status == 0
+        assert shown == ""
+
+    def test_no_bar_off_terminal(self, runner: CliRunner, tmp_path: Path) -> None:
+        """Off a terminal (a pipe, a file) there is no bar: only the summary line."""
+        src = make_tree(tmp_path / "src")
+        result = invoke(runner, "cp", "-r", str(src), str(tmp_path / "dst"))
+        assert result.stderr.count("\n") == 1
+        assert "#" not in result.stderr
+        assert "\r" not in result.stderr
+
+    def test_counts_from_threads(self) -> None:
+        """Increments from many threads add up exactly; totals are kept once known."""
+        import threading
+
+        progress = TransferProgress(show=False)
+        progress(0, 0, total_files=8, total_bytes=8000)
+        progress(0, 0, total_files=99, total_bytes=99)
+
+        def work() -> None:
+            for _ in range(1000):
+                progress(0, 1)
+            progress(1, 0)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert (progress.files, progress.nbytes) == (8, 8000)
+        assert (progress.total_files, progress.total_bytes) == (8, 8000)
 
 
 def run_persist(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.integration.servers import (
+    GCS_PROJECT,
     S3_ACCESS_KEY,
     S3_REGION,
     S3_SECRET_KEY,
@@ -32,12 +34,14 @@ from tests.integration.servers import (
 )
 from tests.test_cli import (
     PROBE_NAME,
+    assert_bar_drawn_once,
     assert_probe,
     assert_probe_passed,
     failed_write,
     invoke,
     make_tree,
     probe_step,
+    run_in_terminal,
     tree,
 )
 
@@ -351,3 +355,173 @@ class TestCpLsS3:
             assert result.stderr.startswith("persist: error: ")
             assert "SignatureDoesNotMatch" in result.stderr
             assert wrong not in result.output
+
+
+# -- cp / ls on every backend --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A configured place to copy to: a config file (PERSIST_CONFIG) and an empty root URI."""
+
+    config: str
+    root: str
+
+
+BACKENDS = [
+    pytest.param(("s3", "obstore", True), id="s3-obstore"),
+    pytest.param(("s3", "fsspec", True), id="s3-fsspec"),
+    pytest.param(("azure", "obstore", True), id="azure-obstore"),
+    pytest.param(("azure", "fsspec", True), id="azure-fsspec"),
+    pytest.param(("azure", "fsspec", False), id="azure-fsspec-no-metadata"),
+    pytest.param(("gcs", "fsspec", True), id="gcs"),
+]
+"""Backend, engine, and whether execution metadata is attached (adlfs uploads differently)."""
+
+LARGE = 6 * 1024 * 1024 + 17
+"""Larger than a part (5 MiB), so S3, Azure and GCS uploads go up in several pieces."""
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    """Each backend and engine against its real server, configured through PERSIST_CONFIG."""
+    kind, engine, metadata = request.param
+    generic = (
+        f"generic:\n  engine: {engine}\n  attach_execution_metadata: {str(metadata).lower()}\n"
+        "  write_chunk_size_bytes: 5242880\n"
+    )
+    if kind == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = request.getfixturevalue("s3_bucket")
+        monkeypatch.setenv("PERSIST_S3__SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        text = Path(s3_yaml(tmp_path, endpoint, S3_ACCESS_KEY)).read_text(encoding="utf-8")
+        text = text.split("generic:")[0] + generic
+        root = f"s3://{bucket}"
+    elif kind == "azure":
+        azurite: AzuriteInfo = request.getfixturevalue("azurite")
+        container = request.getfixturevalue("azure_container")
+        monkeypatch.setenv("PERSIST_AZURE__ACCOUNT_KEY", azurite.account_key)
+        text = (
+            "azure:\n"
+            f"  account_name: {azurite.account_name}\n"
+            f"  account_host: {azurite.blob_endpoint}\n" + generic
+        )
+        root = f"abfs://{container}"
+    else:
+        endpoint = request.getfixturevalue("gcs_endpoint")
+        bucket = request.getfixturevalue("gcs_bucket")
+        text = f"gcs:\n  endpoint: {endpoint}\n  token: anon\n  project: {GCS_PROJECT}\n" + generic
+        root = f"gs://{bucket}"
+    config = tmp_path / f"{kind}.yaml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("PERSIST_CONFIG", str(config))
+    return Backend(str(config), root)
+
+
+def big_tree(root: Path) -> Path:
+    """make_tree plus big.bin (LARGE bytes): 3 files, LARGE + 13 bytes."""
+    make_tree(root)
+    (root / "big.bin").write_bytes(bytes(range(256)) * (LARGE // 256) + b"x" * (LARGE % 256))
+    return root
+
+
+def json_summary(result: Result) -> dict[str, Any]:
+    """The one JSON line of a successful ``cp --json``."""
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    summary: dict[str, Any] = json.loads(lines[0])
+    return summary
+
+
+class TestCpBackends:
+    def test_json_counts_every_byte_once(self, runner: CliRunner, tmp_path: Path, backend: Backend) -> None:
+        """cp --json reports the bytes and files actually moved, up and down, file and folder.
+
+        gcsfs and adlfs report progress as a running count (absolute_update): counted as
+        increments, not 0 B (GCS) nor twice.
+        """
+        src = big_tree(tmp_path / "src")
+        uri = f"{backend.root}/data"
+        up = json_summary(invoke(runner, "cp", "-r", "--json", str(src), uri))
+        assert (up["files"], up["bytes"]) == (3, LARGE + 13)
+        one = json_summary(invoke(runner, "cp", "--json", str(src / "big.bin"), f"{backend.root}/one.bin"))
+        assert (one["files"], one["bytes"]) == (1, LARGE)
+        back = tmp_path / "back"
+        down = json_summary(invoke(runner, "cp", "-r", "--json", uri, str(back)))
+        assert (down["files"], down["bytes"]) == (3, LARGE + 13)
+        assert tree(back) == tree(src)
+        single = json_summary(invoke(runner, "cp", "--json", f"{backend.root}/one.bin", str(tmp_path / "o")))
+        assert (single["files"], single["bytes"]) == (1, LARGE)
+        assert (tmp_path / "o").read_bytes() == (src / "big.bin").read_bytes()
+
+    def test_folder_download_needs_recursive(
+        self, runner: CliRunner, tmp_path: Path, backend: Backend
+    ) -> None:
+        """A remote folder without -r is the same usage error as a local one; nothing is written."""
+        uri = f"{backend.root}/data"
+        assert invoke(runner, "cp", "-r", "-q", str(make_tree(tmp_path / "src")), uri).exit_code == 0
+        out = tmp_path / "out"
+        result = invoke(runner, "cp", uri, str(out))
+        assert result.exit_code == 2, result.output
+        assert result.stderr.splitlines()[-1] == f"Error: {uri} is a folder; use -r to copy it"
+        assert not out.exists()
+
+    def test_missing_file_still_does_not_exist(
+        self, runner: CliRunner, tmp_path: Path, backend: Backend
+    ) -> None:
+        """A key that is neither a file nor a folder keeps its "does not exist" error (exit 1)."""
+        uri = f"{backend.root}/missing.txt"
+        result = invoke(runner, "cp", uri, str(tmp_path / "out"))
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"persist: error: {uri} does not exist\n"
+
+
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+class TestLsBackends:
+    def test_listing_formats(self, runner: CliRunner, tmp_path: Path, backend: Backend) -> None:
+        """Plain ls marks folders with /; -l and --json give ISO 8601 UTC times on every backend."""
+        uri = f"{backend.root}/data"
+        before = time.time()
+        assert invoke(runner, "cp", "-r", "-q", str(make_tree(tmp_path / "src")), uri).exit_code == 0
+        plain = invoke(runner, "ls", uri)
+        assert plain.exit_code == 0, plain.output
+        assert plain.stdout.splitlines() == [f"{uri}/a.txt", f"{uri}/sub/"]
+        long = invoke(runner, "ls", "-l", uri)
+        assert long.exit_code == 0, long.output
+        first, second = long.stdout.splitlines()
+        assert re.fullmatch(r"- +6  " + ISO_UTC + "  " + re.escape(f"{uri}/a.txt"), first), first
+        assert re.fullmatch(r"d +0  \S+ +" + re.escape(f"{uri}/sub"), second), second
+        listing = invoke(runner, "ls", "--json", f"{uri}/sub")
+        assert listing.exit_code == 0, listing.output
+        (row,) = json.loads(listing.stdout)
+        assert (row["name"], row["type"], row["size"]) == (f"{uri}/sub/b.txt", "file", 7)
+        assert re.fullmatch(ISO_UTC, row["modified"]), row
+        written = datetime.strptime(row["modified"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        # The server's clock is this machine's: the time is the upload's, read as UTC.
+        assert before - 5 <= written.timestamp() <= time.time() + 5
+
+    def test_json_error(self, runner: CliRunner, backend: Backend) -> None:
+        """ls --json of a missing path: one JSON object on stderr, exit 1, nothing on stdout."""
+        uri = f"{backend.root}/nothing/here"
+        result = invoke(runner, "ls", "--json", uri)
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+        error = json.loads(result.stderr)
+        assert error["exit_code"] == 1
+        assert uri in error["error"]
+
+
+def test_terminal_bar_for_remote_download(runner: CliRunner, tmp_path: Path, backend: Backend) -> None:
+    """On a terminal, a single-file download's bar knows its total and ends at every byte, drawn once."""
+    src = big_tree(tmp_path / "src") / "big.bin"
+    uri = f"{backend.root}/big.bin"
+    assert invoke(runner, "cp", "-q", str(src), uri).exit_code == 0
+    status, shown = run_in_terminal("cp", uri, str(tmp_path / "out.bin"))
+    assert status == 0, shown
+    summary = assert_bar_drawn_once(shown, "1/1", "6.0 MiB")
+    assert summary.startswith(f"copied 1 file (6.0 MiB) to {tmp_path / 'out.bin'} in ")
+    assert (tmp_path / "out.bin").read_bytes() == src.read_bytes()
