@@ -24,10 +24,12 @@ SCHEMAS = ROOT / "schemas"
 EXAMPLES = sorted((ROOT / "config-examples").glob("*.yaml"))
 COMMANDS = ("cp", "ls", "options", "schema", "show", "validate")
 
-SECRET = f"canary-{uuid.uuid4().hex}"
-"""A secret value unique to this run: it must never appear in anything the command prints."""
+SECRET = f"canary{uuid.uuid4().hex}00"
+"""A secret value unique to this run: it must never appear in anything the command prints.
 
-ENV_SECRET = f"env-canary-{uuid.uuid4().hex}"
+Its letters and length make it valid base64, as an Azure account key must be."""
+
+ENV_SECRET = f"envcanary{uuid.uuid4().hex}abc"
 """A second unique secret, supplied through the environment."""
 
 GOOD = "s3:\n  endpoint: http://127.0.0.1:9000\n  addressing_style: path\n  retries: 2\n"
@@ -67,14 +69,24 @@ INLINE_SECRET_NOTE = (
     "or put it in a file in the PERSIST_SECRETS_DIR directory"
 )
 DEPRECATED_NOTE = "s3.adressing_style: deprecated spelling; write addressing_style"
-LEGACY_NOTE = (
-    "storage.connection: flytekit's legacy layout; persist's own layout is "
-    "s3: {endpoint: ..., access_key_id: ...}"
+NO_STORAGE = "admin:\n  endpoint: dns:///flyte.example.com\nlogger:\n  level: 1\n"
+NO_STORAGE_NOTE = (
+    "storage: no storage settings found; persist reads storage.connection, storage.stow "
+    "(or storage.kind and storage.config) and storage.container"
+)
+V2_SIGNING = (
+    "storage:\n  type: stow\n  container: b\n  stow:\n    kind: s3\n    config:\n"
+    "      endpoint: http://localhost:30002\n      v2_signing: true\n"
+)
+V2_SIGNING_NOTE = (
+    "storage.stow.config.v2_signing: true has no persist equivalent: persist signs requests "
+    "with Signature Version 4, which the store must accept"
 )
 FINDINGS = [
     pytest.param(WITH_SECRET, INLINE_SECRET_NOTE, id="inline-secret"),
     pytest.param(DEPRECATED, DEPRECATED_NOTE, id="deprecated-key"),
-    pytest.param(LEGACY, LEGACY_NOTE, id="flytekit-layout"),
+    pytest.param(NO_STORAGE, NO_STORAGE_NOTE, id="no-storage-settings"),
+    pytest.param(V2_SIGNING, V2_SIGNING_NOTE, id="flyte-key-without-equivalent"),
 ]
 """Files that are valid but draw a note: a warning on stderr, or a problem under --strict."""
 
@@ -205,7 +217,7 @@ class TestValidate:
         [
             pytest.param([], "Error: Missing argument 'FILE...'.", id="no-file"),
             pytest.param(["--bogus", "x.yaml"], "Error: No such option '--bogus'.", id="unknown-option"),
-            pytest.param(["--probe"], "Error: Option '--probe' requires an argument.", id="probe-no-uri"),
+            pytest.param(["--probe"], "Error: Missing argument 'FILE...'.", id="probe-no-file"),
         ],
     )
     def test_usage_errors(self, runner: CliRunner, args: list[str], message: str) -> None:
@@ -217,7 +229,8 @@ class TestValidate:
 
     @pytest.mark.parametrize(("text", "note"), FINDINGS)
     def test_warnings_without_strict(self, runner: CliRunner, tmp_path: Path, text: str, note: str) -> None:
-        """Inline secrets, deprecated keys and the legacy layout are warnings on stderr; exit 0."""
+        """Inline secrets, deprecated keys, files without storage settings and Flyte keys persist
+        cannot honour are warnings on stderr, never a bare OK; exit 0."""
         path = write(tmp_path, "f.yaml", text)
         result = invoke(runner, "validate", path)
         assert result.exit_code == 0
