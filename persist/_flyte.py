@@ -369,8 +369,10 @@ class _Reader:
 def read_storage(path: str, document: dict[str, Any], layer: Layer) -> None:
     """Read a Flyte/flytekit file's ``storage`` section into ``layer``; other sections are ignored."""
     storage_key = next((key for key in document if str(key).lower() == "storage"), None)
-    _Reader(path, layer).read(document.get(storage_key) if storage_key is not None else None)
-    if not layer.data and layer.bucket is None and not layer.problems:
+    storage = document.get(storage_key) if storage_key is not None else None
+    _Reader(path, layer).read(storage)
+    read = isinstance(storage, dict) and any(str(key).lower() in _STORAGE_KEYS for key in storage)
+    if not read and not layer.problems:
         from persist._sources import Note
 
         layer.notes.append(

@@ -369,7 +369,7 @@ def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
                 origin = origins.get((section, "adressing_style"))
             result[section][name] = {
                 "value": _plain(getattr(model, name)),
-                "source": origin.source if origin else "default",
+                "source": _source_of(origin),
             }
     return result
 
@@ -406,6 +406,13 @@ def show(config_file: str | None, fmt: str) -> None:
         click.echo(f"# deployment bucket: {loaded.bucket[0]}  # {_where(loaded.bucket[1])}")
     for var in loaded.ignored:
         click.echo(f"# ignored: {var} (empty)")
+
+
+def _source_of(origin: Origin | None) -> str:
+    """The file or variable; for a Flyte file also the key, which names no persist field."""
+    if origin is None:
+        return "default"
+    return _where(origin) if origin.key.lower().startswith("storage.") else origin.source
 
 
 def _where(origin: Origin) -> str:
