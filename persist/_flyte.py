@@ -253,6 +253,9 @@ class _Reader:
             if auth == "iam" and key in _IAM_IGNORES:
                 continue  # Flyte ignores keys under iam; _stow_s3 says so
             if target is not None and section is not None and value is not None and value != "":
+                # stow's config is a map of strings: `access_key_id: 12345` is the text "12345".
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    value = str(value)
                 self.set(section, target, value, f"{base}.{written}")
         if kind == "s3":
             self._stow_s3(base, config)

@@ -111,7 +111,11 @@ class Note:
 
 
 def _blank(value: str) -> bool:
-    """An empty or whitespace-only variable: Helm and Kustomize render unset values that way."""
+    """An empty or whitespace-only variable: Helm and Kustomize render unset values that way.
+
+    pydantic-settings' ``env_ignore_empty`` does this for its own env source; persist's sources
+    are its own (they keep provenance), so they apply the same rule here.
+    """
     return not value.strip()
 
 

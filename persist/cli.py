@@ -103,7 +103,8 @@ def cli(debug: bool) -> None:
     """Move data between this machine and S3, GCS, Azure Blob or local storage.
 
     Configuration comes from, highest priority first: PERSIST_<SECTION>__<FIELD> variables,
-    flytekit's FLYTE_* variables, the YAML file (--config or PERSIST_CONFIG), files in the
+    flytekit's FLYTE_* variables, the YAML file (--config, else PERSIST_CONFIG, else
+    FLYTECTL_CONFIG), files in the
     directory named by PERSIST_SECRETS_DIR, then defaults. Run `persist show` to see which
     source set each value.
     """
@@ -375,7 +376,12 @@ def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 @cli.command()
-@click.option("--config", "config_file", metavar="FILE", help="YAML file to read (default: PERSIST_CONFIG).")
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="YAML file to read (default: PERSIST_CONFIG, else FLYTECTL_CONFIG).",
+)
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def show(config_file: str | None, fmt: str) -> None:
     """Print the effective config after all sources, each value with its source; secrets masked.

@@ -365,7 +365,8 @@ class DataConfig(BaseModel):
 
     ``DataConfig()`` holds the defaults and reads nothing. ``DataConfig.auto()`` reads every
     source, highest priority first: keyword arguments, ``PERSIST_<SECTION>__<FIELD>`` variables,
-    flytekit's ``FLYTE_*`` variables, the YAML file (``config_file`` or ``PERSIST_CONFIG``), the
+    flytekit's ``FLYTE_*`` variables, the YAML file (``config_file``, else ``PERSIST_CONFIG``, else
+    ``FLYTECTL_CONFIG``), the
     directory named by ``PERSIST_SECRETS_DIR``, then the defaults.
 
     **Usage**: ``DataConfig.auto("storage.yaml").s3.endpoint``
@@ -392,7 +393,8 @@ class DataConfig(BaseModel):
         """Load the configuration from every source, in the documented order.
 
         Args:
-            config_file: YAML file to read; ``None`` reads ``PERSIST_CONFIG`` if it is set.
+            config_file: YAML file to read; ``None`` reads ``PERSIST_CONFIG`` if it is set,
+                else ``FLYTECTL_CONFIG``; an empty variable counts as unset.
             **overrides: sections given in code (``s3=S3Config(...)`` or ``s3={"retries": 5}``);
                 they win over every other source, field by field.
 

@@ -388,3 +388,9 @@ class TestEnvironmentAsRendered:
         """The JSON Schema still lists the lower-case values."""
         schema = S3Config.model_json_schema()
         assert schema["properties"]["addressing_style"]["enum"] == ["auto", "virtual", "path"]
+
+
+def test_stow_values_are_strings(tmp_path: Path) -> None:
+    """stow's config is a map of strings: a numeric key id or project is read as its text."""
+    path = write(tmp_path, stow("google", "project_id: 123456"))
+    assert DataConfig.from_yaml(path).gcs.project == "123456"
