@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
+from persist._flyte import STORAGE_TYPES, STOW_KINDS
 from persist.config import SECTIONS, AddressingStyle, DataConfig
 
 __all__ = ["SCHEMA_FILES", "config_file_schema", "render", "write_schemas"]
@@ -39,16 +40,44 @@ def _flytekit_layout() -> dict[str, Any]:
         },
         "additionalProperties": False,
     }
+    stow_kind = {"enum": list(STOW_KINDS), "description": "s3, google, azure or local."}
+    stow_config = {
+        "type": "object",
+        "description": "s3: auth_type (accesskey/iam), access_key_id, secret_key (prefer "
+        "FLYTE_AWS_SECRET_ACCESS_KEY), token, endpoint, region, disable_ssl, "
+        "addressing_style, v2_signing; google: json, project_id, scopes; azure: account, "
+        "key (prefer FLYTE_AZURE_STORAGE_ACCOUNT_KEY), domain_suffix, upload_concurrency; "
+        "local: path.",
+    }
+    stow = {
+        "type": "object",
+        "description": "Flyte's stow backend: kind and its config (map of strings).",
+        "properties": {"kind": stow_kind, "config": stow_config},
+        "additionalProperties": False,
+    }
     return {
-        "title": "flytekit config file",
-        "description": "flytekit's layout; persist reads storage.connection and ignores the other "
-        "sections (admin, logger, ...). It cannot be mixed with persist's own sections.",
+        "title": "Flyte config file",
+        "description": "Flyte's layout (flytekit, flytectl, the Flyte backend): persist reads "
+        "storage.connection, storage.stow (or storage.kind and storage.config), storage.type and "
+        "storage.container, and ignores the other sections (admin, logger, ...). It cannot be "
+        "mixed with persist's own sections.",
         "type": "object",
         "required": ["storage"],
         "properties": {
             "storage": {
                 "type": "object",
-                "properties": {"connection": connection},
+                "properties": {
+                    "type": {"enum": list(STORAGE_TYPES), "description": "Flyte's storage type."},
+                    "container": {
+                        **string,
+                        "description": "The deployment's bucket; `persist validate --probe` "
+                        "without a URI probes it.",
+                    },
+                    "connection": connection,
+                    "stow": stow,
+                    "kind": stow_kind,
+                    "config": stow_config,
+                },
                 "additionalProperties": True,
             }
         },
@@ -70,7 +99,8 @@ def config_file_schema() -> dict[str, Any]:
         "$schema": _DRAFT,
         "title": "persist config file",
         "description": "Storage configuration for persist: persist's layout (s3, gcs, azure, "
-        "generic sections) or flytekit's (storage.connection). Keep secrets out of files: "
+        "generic sections) or Flyte's (storage.connection, storage.stow, storage.container). "
+        "Keep secrets out of files: "
         "use PERSIST_<SECTION>__<FIELD> variables or PERSIST_SECRETS_DIR.",
         "anyOf": [native, _flytekit_layout()],
         "$defs": defs,

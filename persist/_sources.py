@@ -18,24 +18,29 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from persist.config import SECTIONS, DataConfig, did_you_mean, validation_problems
+from persist._flyte import FLYTE_SECTIONS, read_storage
+from persist.config import SECTIONS, DataConfig, validation_problems
 from persist.errors import ConfigError
 
 __all__ = [
     "CONFIG_ENV",
     "ENV_PREFIX",
+    "FLYTECTL_CONFIG_ENV",
     "LEGACY_ENV",
     "SECRETS_DIR_ENV",
     "EnvSource",
     "KeywordSource",
     "Layer",
     "LegacyFlyteEnvSource",
+    "Loaded",
+    "Note",
     "Origin",
     "SecretsDirSource",
     "YamlFileSource",
     "default_sources",
     "env_name",
     "load",
+    "resolve",
 ]
 
 ENV_PREFIX = "PERSIST_"
@@ -43,6 +48,9 @@ ENV_PREFIX = "PERSIST_"
 
 CONFIG_ENV = "PERSIST_CONFIG"
 """Names the YAML file to read when no path is given in code."""
+
+FLYTECTL_CONFIG_ENV = "FLYTECTL_CONFIG"
+"""Names the YAML file when no path is given and ``PERSIST_CONFIG`` is unset (``flytectl demo``)."""
 
 SECRETS_DIR_ENV = "PERSIST_SECRETS_DIR"
 """Names a directory of secret files, one value per file (Kubernetes-style mounted secrets)."""
@@ -68,34 +76,6 @@ LEGACY_ENV: dict[str, tuple[str, str]] = {
 }
 """flytekit's environment variables and the (section, field) each one sets."""
 
-_FLYTEKIT_CONNECTION: dict[str, str | None] = {
-    "endpoint": "endpoint",
-    "access-key": "access_key_id",
-    "secret-key": "secret_access_key",
-    "addressing-style": "addressing_style",
-    "region": "region",
-    # flytectl writes these; boto needs neither (the endpoint's scheme says whether TLS is used).
-    "auth-type": None,
-    "disable-ssl": None,
-}
-"""Keys of flytekit's ``storage.connection`` and the S3Config field each one sets."""
-
-_FLYTEKIT_SECTIONS = frozenset(
-    {
-        "admin",
-        "auth",
-        "console",
-        "images",
-        "logger",
-        "platform",
-        "plugins",
-        "secrets",
-        "storage",
-        "task",
-    }
-)
-"""Top-level keys that mark a flytekit/flytectl config file."""
-
 
 def env_name(section: str, name: str) -> str:
     """The ``PERSIST_<SECTION>__<FIELD>`` variable for a field."""
@@ -113,6 +93,32 @@ class Origin:
 Loc = tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Note:
+    """Something a file says that persist reads differently or not at all.
+
+    ``strict`` notes change behaviour (Flyte would act on the key, persist cannot): ``persist
+    validate --strict`` fails on them. The others are always warnings.
+    """
+
+    source: str
+    field: str
+    message: str
+    strict: bool
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.field}: {self.message}"
+
+
+def _blank(value: str) -> bool:
+    """An empty or whitespace-only variable: Helm and Kustomize render unset values that way.
+
+    pydantic-settings' ``env_ignore_empty`` does this for its own env source; persist's sources
+    are its own (they keep provenance), so they apply the same rule here.
+    """
+    return not value.strip()
+
+
 @dataclass
 class Layer:
     """The values one source holds, in the model's layout, with the origin of each."""
@@ -120,6 +126,11 @@ class Layer:
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[Loc, Origin] = field(default_factory=dict)
     problems: list[ConfigError] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    bucket: tuple[str, Origin] | None = None
+    """The deployment's bucket (Flyte's ``storage.container``) as a URI, and where it was read."""
+    ignored: list[str] = field(default_factory=list)
+    """Variables that were set but empty, hence treated as unset."""
 
     def set(self, section: str, name: str | None, value: Any, origin: Origin) -> None:
         """Record one value (a whole section when ``name`` is None)."""
@@ -173,6 +184,9 @@ class EnvSource:
         for var in sorted(self.environ):
             if not var.upper().startswith(ENV_PREFIX) or var.upper() in _CONTROL_ENV:
                 continue
+            if _blank(self.environ[var]):
+                layer.ignored.append(var)
+                continue
             _set_named(layer, var, var[len(ENV_PREFIX) :], self.environ[var], var)
         return layer
 
@@ -201,37 +215,46 @@ class LegacyFlyteEnvSource:
     def __call__(self) -> Layer:
         layer = Layer()
         for var, (section, name) in LEGACY_ENV.items():
-            if var in self.environ:
+            if var in self.environ and _blank(self.environ[var]):
+                layer.ignored.append(var)
+            elif var in self.environ:
                 layer.set(section, name, self.environ[var], Origin(var, f"{section}.{name}"))
         return layer
 
 
 class YamlFileSource:
-    """A YAML file in persist's layout (``s3: {endpoint: ...}``) or flytekit's (``storage.connection``).
+    """A YAML file in persist's layout (``s3: {endpoint: ...}``) or Flyte's (``storage:``).
 
-    With no path, the file named by ``PERSIST_CONFIG`` is read, if that variable is set.
+    With no path, the file named by ``PERSIST_CONFIG`` is read, else the one named by
+    ``FLYTECTL_CONFIG``; an empty variable counts as unset.
     """
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
     ) -> None:
         environ = os.environ if environ is None else environ
-        self.from_env = path is None and bool(environ.get(CONFIG_ENV))
-        chosen = path if path is not None else environ.get(CONFIG_ENV) or None
+        self.from_env: str | None = None
+        self.ignored: list[str] = []
+        chosen: str | os.PathLike[str] | None = path
+        for var in (CONFIG_ENV, FLYTECTL_CONFIG_ENV):
+            if var in environ and _blank(environ[var]):
+                self.ignored.append(var)
+            elif var in environ and chosen is None:
+                chosen, self.from_env = environ[var].strip(), var
         self.path = None if chosen is None else os.fspath(chosen)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(yaml_file={self.path})"
 
     def __call__(self) -> Layer:
-        layer = Layer()
+        layer = Layer(ignored=list(self.ignored))
         if self.path is None:
             return layer
         try:
             document = read_yaml(self.path)
         except ConfigError as err:
             if self.from_env:
-                err = ConfigError(err.source, err.field, f"{err.message} (named by {CONFIG_ENV})")
+                err = ConfigError(err.source, err.field, f"{err.message} (named by {self.from_env})")
             layer.problems.append(err)
             return layer
         if not isinstance(document, dict):
@@ -244,19 +267,19 @@ class YamlFileSource:
             )
             return layer
         native = [k for k in document if k in SECTIONS]
-        legacy = [k for k in document if k in _FLYTEKIT_SECTIONS]
+        flyte = [k for k in document if str(k).lower() in FLYTE_SECTIONS]
         if native and "storage" in document:
             layer.problems.append(
                 ConfigError(
                     self.path,
                     "storage",
-                    "mixes persist's layout (" + ", ".join(native) + ") with flytekit's storage section;"
+                    "mixes persist's layout (" + ", ".join(native) + ") with Flyte's storage section;"
                     " use one layout per file",
                 )
             )
             return layer
-        if legacy and not native:
-            self._read_flytekit(document, layer)
+        if flyte and not native:
+            read_storage(self.path, document, layer)
             return layer
         for key, value in document.items():
             origin = Origin(self.path, str(key))
@@ -268,25 +291,6 @@ class YamlFileSource:
                 empty = value is None and key in SECTIONS
                 layer.set(str(key), None, {} if empty else value, origin)
         return layer
-
-    def _read_flytekit(self, document: dict[str, Any], layer: Layer) -> None:
-        assert self.path is not None  # noqa: S101 - only called once a file was read
-        storage = document.get("storage") or {}
-        connection = storage.get("connection") if isinstance(storage, dict) else None
-        if connection is None:
-            return
-        if not isinstance(connection, dict):
-            layer.problems.append(ConfigError(self.path, "storage.connection", "must be a mapping"))
-            return
-        for key, value in connection.items():
-            dotted = f"storage.connection.{key}"
-            if key not in _FLYTEKIT_CONNECTION:
-                hint = did_you_mean(str(key), list(_FLYTEKIT_CONNECTION))
-                layer.problems.append(ConfigError(self.path, dotted, f"unknown key; {hint}"))
-                continue
-            target = _FLYTEKIT_CONNECTION[key]
-            if target is not None:
-                layer.set("s3", target, value, Origin(self.path, dotted))
 
 
 def read_yaml(path: str) -> Any:
@@ -301,12 +305,55 @@ def read_yaml(path: str) -> Any:
     except UnicodeDecodeError:
         raise ConfigError(path, "", "cannot read the file: it is not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_duplicate_keys(path, node, ())
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = _redact_yaml_text(getattr(exc, "problem", None) or str(exc))
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError(path, where, f"not valid YAML: {problem}") from None
+
+
+def _check_duplicate_keys(path: str, node: Any, parents: tuple[str, ...]) -> None:
+    """Refuse a key written twice in one mapping, naming both lines.
+
+    PyYAML's safe_load keeps the last of two equal keys without a word, so a second ``s3:``
+    section would silently replace the first. The check walks the composed node tree before
+    construction; it names keys and lines, never values. Keys merged in with ``<<`` may be
+    overridden, as YAML intends.
+    """
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                line = key_node.start_mark.line + 1
+                dotted = ".".join((*parents, key_node.value))
+                if key in seen:
+                    raise ConfigError(
+                        path,
+                        dotted,
+                        f"given twice, on lines {seen[key]} and {line}; keep one "
+                        "(YAML would silently keep only the last)",
+                    )
+                seen[key] = line
+                _check_duplicate_keys(path, value_node, (*parents, key_node.value))
+            else:
+                _check_duplicate_keys(path, value_node, parents)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_duplicate_keys(path, item, (*parents, str(index)))
 
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
@@ -340,13 +387,19 @@ class SecretsDirSource:
 
     def __init__(self, directory: str | None = None, environ: Mapping[str, str] | None = None) -> None:
         environ = os.environ if environ is None else environ
-        self.directory = directory if directory is not None else environ.get(SECRETS_DIR_ENV) or None
+        self.ignored: list[str] = []
+        if directory is None and SECRETS_DIR_ENV in environ:
+            if _blank(environ[SECRETS_DIR_ENV]):
+                self.ignored.append(SECRETS_DIR_ENV)
+            else:
+                directory = environ[SECRETS_DIR_ENV].strip()
+        self.directory = directory
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(secrets_dir={self.directory})"
 
     def __call__(self) -> Layer:
-        layer = Layer()
+        layer = Layer(ignored=list(self.ignored))
         if self.directory is None:
             return layer
         root = Path(self.directory)
@@ -399,11 +452,37 @@ def merge(layers: Iterable[Layer]) -> Layer:
         for loc, origin in layer.origins.items():
             merged.origins.setdefault(loc, origin)
         merged.problems.extend(layer.problems)
+        merged.notes.extend(layer.notes)
+        merged.ignored.extend(layer.ignored)
+        merged.bucket = merged.bucket or layer.bucket
     return merged
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What :func:`resolve` found: the config and everything ``persist show`` explains about it."""
+
+    config: DataConfig
+    origins: dict[Loc, Origin]
+    bucket: tuple[str, Origin] | None
+    """The deployment's bucket named by a Flyte file (``storage.container``), if any."""
+    ignored: list[str]
+    """Variables that were set but empty, hence treated as unset."""
+    notes: list[Note]
 
 
 def load(sources: Iterable[Source]) -> tuple[DataConfig, dict[Loc, Origin]]:
     """Read, merge and validate sources; return the config and the origin of every set value.
+
+    Raises:
+        ConfigError: listing every problem found, each naming its source and dotted field.
+    """
+    loaded = resolve(sources)
+    return loaded.config, loaded.origins
+
+
+def resolve(sources: Iterable[Source]) -> Loaded:
+    """Like :func:`load`, also returning the deployment's bucket, ignored variables and notes.
 
     Raises:
         ConfigError: listing every problem found, each naming its source and dotted field.
@@ -432,7 +511,7 @@ def load(sources: Iterable[Source]) -> tuple[DataConfig, dict[Loc, Origin]]:
     if problems:
         raise ConfigError.from_problems(problems)
     assert config is not None  # noqa: S101 - validation either returned or raised
-    return config, merged.origins
+    return Loaded(config, merged.origins, merged.bucket, sorted(set(merged.ignored)), merged.notes)
 
 
 def _origin_of(loc: Loc, origins: Mapping[Loc, Origin]) -> Origin | None:

@@ -25,11 +25,13 @@ from persist import __version__
 from persist._sources import (
     SECRETS_DIR_ENV,
     Layer,
+    Loaded,
     Origin,
     YamlFileSource,
     default_sources,
     env_name,
     load,
+    resolve,
 )
 from persist._text import MASK, backend_reason, redact
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
@@ -164,7 +166,8 @@ def cli(debug: bool) -> None:
     """Move data between this machine and S3, GCS, Azure Blob or local storage.
 
     Configuration comes from, highest priority first: PERSIST_<SECTION>__<FIELD> variables,
-    flytekit's FLYTE_* variables, the YAML file (--config or PERSIST_CONFIG), files in the
+    flytekit's FLYTE_* variables, the YAML file (--config, else PERSIST_CONFIG, else
+    FLYTECTL_CONFIG), files in the
     directory named by PERSIST_SECRETS_DIR, then defaults. Run `persist show` to see which
     source set each value.
     """
@@ -181,6 +184,8 @@ class FileReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     config: DataConfig | None = None
+    bucket: str | None = None
+    """The deployment's bucket the file names (Flyte's ``storage.container``), if any."""
 
 
 def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
@@ -195,25 +200,24 @@ def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
         except ConfigError as err:
             report.problems.extend(str(p) for p in err.problems)
     layer = YamlFileSource(path)()
+    report.bucket = layer.bucket[0] if layer.bucket else None
     notes = _file_notes(path, layer)
     if strict:
         report.problems.extend(notes)
     else:
         report.warnings.extend(notes)
+    # Flyte keys persist cannot honour but whose absence changes nothing stay warnings.
+    report.warnings.extend(str(note) for note in layer.notes if not note.strict)
     return report
 
 
 def _file_notes(path: str, layer: Layer) -> list[str]:
-    """Deprecated keys, legacy layout and inline secrets: warnings, or problems with --strict."""
+    """Notes that --strict turns into problems: deprecated keys, inline secrets, Flyte keys."""
     notes: list[str] = []
     keys = {loc: origin.key for loc, origin in layer.origins.items()}
     if ("s3", "adressing_style") in keys:
         notes.append(f"{path}: s3.adressing_style: deprecated spelling; write addressing_style")
-    if any(key.startswith("storage.") for key in keys.values()):
-        notes.append(
-            f"{path}: storage.connection: flytekit's legacy layout; persist's own layout is "
-            "s3: {endpoint: ..., access_key_id: ...}"
-        )
+    notes.extend(str(note) for note in layer.notes if note.strict)
     for loc, key in keys.items():
         if len(loc) == 2 and (loc[0], loc[1]) in SECRET_FIELDS:
             notes.append(
@@ -224,17 +228,24 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, metavar="FILE...")
 @click.option(
     "--env", "use_env", is_flag=True, help="Also apply this environment's PERSIST_*/FLYTE_* sources."
 )
 @click.option(
-    "--strict", is_flag=True, help="Also fail on inline secrets, deprecated keys and legacy layouts."
+    "--strict",
+    is_flag=True,
+    help="Also fail on inline secrets, deprecated keys, files with no storage settings and "
+    "Flyte keys persist cannot honour.",
 )
 @click.option(
     "--probe",
     metavar="URI",
-    help="Write, read back, list and delete a small object under URI with each file's config.",
+    is_flag=False,
+    flag_value="",
+    help="Write, read back, list and delete a small object under URI with each file's config; "
+    "without URI (last, or before another option), under the bucket the file names "
+    "(Flyte's storage.container).",
 )
 def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | None) -> None:
     """Check config files; print every problem as FILE: field: message.
@@ -242,6 +253,11 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | N
     Exit status: 0 when every file is valid (and every probe passed), 1 otherwise, 2 for
     usage errors.
     """
+    if not files and probe and "://" not in probe and os.path.isfile(probe):
+        # `validate --probe FILE`: click took the file for the probe's URI.
+        files, probe = (probe,), ""
+    if not files:
+        raise click.UsageError("Missing argument 'FILE...'.")
     ok = True
     for path in files:
         report = check_file(path, use_env, strict)
@@ -254,7 +270,15 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | N
             continue
         click.echo(f"{path}: OK")
         if probe is not None and report.config is not None:
-            ok = run_probe(path, report.config, probe) and ok
+            target = probe or report.bucket
+            if not target:
+                click.echo(
+                    f"{path}: probe: no URI given and the file names no bucket (storage.container); "
+                    "use --probe URI"
+                )
+                ok = False
+                continue
+            ok = run_probe(path, report.config, target) and ok
     sys.exit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 
@@ -394,7 +418,11 @@ def _plain(value: Any) -> Any:
 
 def effective_config(config_file: str | None) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
-    config, origins = load(default_sources(config_file))
+    return _effective(resolve(default_sources(config_file)))
+
+
+def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
+    config, origins = loaded.config, loaded.origins
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for section in SECTIONS:
         model = getattr(config, section)
@@ -405,18 +433,34 @@ def effective_config(config_file: str | None) -> dict[str, dict[str, dict[str, A
                 origin = origins.get((section, "adressing_style"))
             result[section][name] = {
                 "value": _plain(getattr(model, name)),
-                "source": origin.source if origin else "default",
+                "source": _source_of(origin),
             }
     return result
 
 
 @cli.command()
-@click.option("--config", "config_file", metavar="FILE", help="YAML file to read (default: PERSIST_CONFIG).")
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="YAML file to read (default: PERSIST_CONFIG, else FLYTECTL_CONFIG).",
+)
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def show(config_file: str | None, fmt: str) -> None:
-    """Print the effective config after all sources, each value with its source; secrets masked."""
-    shown = effective_config(config_file)
+    """Print the effective config after all sources, each value with its source; secrets masked.
+
+    A Flyte file's bucket (storage.container) and variables ignored because they are empty
+    follow as comments; keys persist cannot honour are warnings on stderr.
+    """
+    loaded = resolve(default_sources(config_file))
+    for note in loaded.notes:
+        click.echo(f"warning: {note}", err=True)
+    shown: dict[str, Any] = _effective(loaded)
     if fmt == "json":
+        if loaded.bucket:
+            shown["deployment"] = {"bucket": {"value": loaded.bucket[0], "source": _where(loaded.bucket[1])}}
+        if loaded.ignored:
+            shown["ignored"] = {var: "empty" for var in loaded.ignored}
         _echo_json(shown, indent=2)
         return
     import yaml
@@ -427,6 +471,21 @@ def show(config_file: str | None, fmt: str) -> None:
             rendered = yaml.safe_dump(entry["value"], default_flow_style=True).strip()
             rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
             click.echo(f"  {name}: {rendered}  # {entry['source']}")
+    if loaded.bucket:
+        click.echo(f"# deployment bucket: {loaded.bucket[0]}  # {_where(loaded.bucket[1])}")
+    for var in loaded.ignored:
+        click.echo(f"# ignored: {var} (empty)")
+
+
+def _source_of(origin: Origin | None) -> str:
+    """The file or variable; for a Flyte file also the key, which names no persist field."""
+    if origin is None:
+        return "default"
+    return _where(origin) if origin.key.lower().startswith("storage.") else origin.source
+
+
+def _where(origin: Origin) -> str:
+    return f"{origin.source}: {origin.key}"
 
 
 def _masked(value: Any, secrets: list[str]) -> Any:

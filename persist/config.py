@@ -74,6 +74,39 @@ def _nonnegative(value: timedelta) -> timedelta:
     return value
 
 
+MAX_BACKOFF = timedelta(minutes=5)
+"""Upper bound of ``s3.backoff``: the base delay doubles each retry, so more only stalls jobs."""
+
+
+def _bounded_backoff(value: timedelta) -> timedelta:
+    value = _nonnegative(value)
+    if value > MAX_BACKOFF:
+        raise ValueError(
+            f"must be at most {MAX_BACKOFF.total_seconds():.0f} seconds (PT5M); the delay doubles each retry"
+        )
+    return value
+
+
+def _lower(value: Any) -> Any:
+    """Enumerations are case-insensitive (``Path`` is ``path``), as botocore's are."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _base64_key(value: SecretStr | None) -> SecretStr | None:
+    """An Azure account key is base64 (the portal's "Access keys"); say so before any request.
+
+    The value is never echoed: it is a secret.
+    """
+    from persist.options import is_base64_secret  # options.py is the one place secrets are unwrapped
+
+    if value is not None and not is_base64_secret(value):
+        raise ValueError(
+            "must be the storage account's base64 access key (Azure portal, Access keys); "
+            "for a shared access signature use sas_token"
+        )
+    return value
+
+
 Seconds = Annotated[
     timedelta,
     BeforeValidator(_seconds),
@@ -130,7 +163,7 @@ class S3Config(BaseModel):
     """Secret access key (secret).
     Env: PERSIST_S3__SECRET_ACCESS_KEY, FLYTE_AWS_SECRET_ACCESS_KEY."""
 
-    addressing_style: AddressingStyle = "auto"
+    addressing_style: Annotated[AddressingStyle, BeforeValidator(_lower)] = "auto"
     """How the bucket goes into request URLs: auto, virtual or path (path for most local stores).
     Env: PERSIST_S3__ADDRESSING_STYLE, FLYTE_AWS_ADDRESSING_STYLE."""
 
@@ -139,8 +172,9 @@ class S3Config(BaseModel):
     3 attempts); also used for Azure through the obstore engine.
     Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
 
-    backoff: Annotated[Seconds, AfterValidator(_nonnegative)] = timedelta(seconds=5)
-    """Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601.
+    backoff: Annotated[Seconds, AfterValidator(_bounded_backoff)] = timedelta(seconds=5)
+    """Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601, at
+    most 300 s.
     Env: PERSIST_S3__BACKOFF, FLYTE_AWS_BACKOFF_SECONDS."""
 
     enable_debug: bool = False
@@ -225,8 +259,8 @@ class AzureBlobStorageConfig(BaseModel):
     """Storage account name.
     Env: PERSIST_AZURE__ACCOUNT_NAME, FLYTE_AZURE_STORAGE_ACCOUNT_NAME."""
 
-    account_key: SecretStr | None = None
-    """Storage account key (secret).
+    account_key: Annotated[SecretStr | None, AfterValidator(_base64_key)] = None
+    """Storage account key, base64 as the portal shows it (secret).
     Env: PERSIST_AZURE__ACCOUNT_KEY, FLYTE_AZURE_STORAGE_ACCOUNT_KEY."""
 
     tenant_id: str | None = None
@@ -268,18 +302,19 @@ class AzureBlobStorageConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_service_principal(self) -> AzureBlobStorageConfig:
-        """A client_secret needs the tenant_id and client_id it belongs to.
+        """A service principal is tenant_id and client_id together, plus client_secret if any.
 
-        tenant_id and client_id alone are allowed: workload identity uses them without a
-        secret, and a deployment may supply the secret from another source at run time.
+        tenant_id and client_id without a secret are allowed: workload identity uses them
+        alone. One of tenant_id / client_id without the other names no identity at all.
         """
-        if self.client_secret is not None:
-            missing = [name for name in ("tenant_id", "client_id") if not getattr(self, name)]
-            if missing:
-                raise ValueError(
-                    "client_secret needs the service principal's tenant_id and client_id; "
-                    f"missing {' and '.join(missing)}"
-                )
+        given = [name for name in ("tenant_id", "client_id", "client_secret") if getattr(self, name)]
+        if given and ("tenant_id" not in given or "client_id" not in given):
+            missing = [name for name in ("tenant_id", "client_id") if name not in given]
+            raise ValueError(
+                "a service principal needs tenant_id and client_id (and client_secret unless "
+                f"workload identity supplies it); {' and '.join(given)} given, "
+                f"missing {' and '.join(missing)}"
+            )
         return self
 
 
@@ -301,7 +336,7 @@ class GenericPersistenceConfig(BaseModel):
     """Files in flight at once in a folder transfer; bounds memory and open connections.
     Env: PERSIST_GENERIC__MAX_CONCURRENCY."""
 
-    engine: Engine = "auto"
+    engine: Annotated[Engine, BeforeValidator(_lower)] = "auto"
     """Transfer engine for S3 and Azure: obstore, fsspec, or auto (obstore when the config
     names the credentials itself, and for S3 an endpoint or region too; fsspec when they come
     from a provider chain such as AWS profiles; GCS and local paths always use fsspec).
@@ -330,7 +365,8 @@ class DataConfig(BaseModel):
 
     ``DataConfig()`` holds the defaults and reads nothing. ``DataConfig.auto()`` reads every
     source, highest priority first: keyword arguments, ``PERSIST_<SECTION>__<FIELD>`` variables,
-    flytekit's ``FLYTE_*`` variables, the YAML file (``config_file`` or ``PERSIST_CONFIG``), the
+    flytekit's ``FLYTE_*`` variables, the YAML file (``config_file``, else ``PERSIST_CONFIG``, else
+    ``FLYTECTL_CONFIG``), the
     directory named by ``PERSIST_SECRETS_DIR``, then the defaults.
 
     **Usage**: ``DataConfig.auto("storage.yaml").s3.endpoint``
@@ -357,7 +393,8 @@ class DataConfig(BaseModel):
         """Load the configuration from every source, in the documented order.
 
         Args:
-            config_file: YAML file to read; ``None`` reads ``PERSIST_CONFIG`` if it is set.
+            config_file: YAML file to read; ``None`` reads ``PERSIST_CONFIG`` if it is set,
+                else ``FLYTECTL_CONFIG``; an empty variable counts as unset.
             **overrides: sections given in code (``s3=S3Config(...)`` or ``s3={"retries": 5}``);
                 they win over every other source, field by field.
 

@@ -29,6 +29,7 @@ __all__ = [
     "gcs_setup_args",
     "get_additional_fsspec_call_kwargs",
     "get_fsspec_storage_options",
+    "is_base64_secret",
     "obstore_part_size",
     "obstore_setup_args",
     "s3_setup_args",
@@ -148,6 +149,18 @@ def gcs_setup_args(gcs_cfg: GCSConfig, anonymous: bool = False) -> dict[str, Any
     if gcs_cfg.requester_pays:
         options["requester_pays"] = True
     return dict(options)
+
+
+def is_base64_secret(secret: SecretStr) -> bool:
+    """Whether a secret (an Azure account key) is valid base64; the value stays here."""
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(secret.get_secret_value().strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def azure_setup_args(azure_cfg: AzureBlobStorageConfig, anonymous: bool = False) -> dict[str, Any]:

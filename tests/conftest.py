@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from persist._fs import clear_filesystem_cache
 
-CLEARED_ENV_PREFIXES = ("PERSIST_", "FLYTE_", "_F_P_", "AWS_", "AZURE_", "GOOGLE_")
+CLEARED_ENV_PREFIXES = ("PERSIST_", "FLYTE_", "FLYTECTL_", "_F_P_", "AWS_", "AZURE_", "GOOGLE_")
 """Environment variables with these prefixes configure storage clients; no test inherits them."""
 
 settings.register_profile(

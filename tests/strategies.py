@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,9 @@ _nonblank = _text.filter(lambda s: s.strip() != "")
 secrets = _text.map(SecretStr)
 """SecretStr values, empty and unusual ones included."""
 
+account_keys = st.binary(min_size=1, max_size=64).map(lambda b: SecretStr(base64.b64encode(b).decode()))
+"""Azure account keys: base64, as the model requires."""
+
 _hosts = st.from_regex(r"[a-z][a-z0-9-]{0,15}(\.[a-z][a-z0-9-]{0,10}){0,3}", fullmatch=True)
 _ports = st.integers(min_value=1, max_value=65535)
 
@@ -53,7 +57,7 @@ s3_configs = st.builds(
     secret_access_key=_optional(secrets),
     addressing_style=st.sampled_from(["auto", "virtual", "path"]),
     retries=st.integers(min_value=0, max_value=50),
-    backoff=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=1)),
+    backoff=st.timedeltas(min_value=timedelta(0), max_value=timedelta(minutes=5)),
     enable_debug=st.booleans(),
     session_token=_optional(secrets),
     region=_optional(st.from_regex(r"[a-z]{2}-[a-z]+-[1-9]", fullmatch=True)),
@@ -82,7 +86,7 @@ def azure_configs(draw: st.DrawFn) -> AzureBlobStorageConfig:
         tenant_id, client_id = tenant_id or "tenant", client_id or "client"
     return AzureBlobStorageConfig(
         account_name=draw(_optional(st.from_regex(r"[a-z0-9]{3,24}", fullmatch=True))),
-        account_key=draw(_optional(secrets)),
+        account_key=draw(_optional(account_keys)),
         tenant_id=tenant_id,
         client_id=client_id,
         client_secret=client_secret,

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -27,10 +28,12 @@ SCHEMAS = ROOT / "schemas"
 EXAMPLES = sorted((ROOT / "config-examples").glob("*.yaml"))
 COMMANDS = ("cp", "ls", "options", "schema", "show", "validate")
 
-SECRET = f"canary-{uuid.uuid4().hex}"
-"""A secret value unique to this run: it must never appear in anything the command prints."""
+SECRET = f"canary{uuid.uuid4().hex}00"
+"""A secret value unique to this run: it must never appear in anything the command prints.
 
-ENV_SECRET = f"env-canary-{uuid.uuid4().hex}"
+Its letters and length make it valid base64, as an Azure account key must be."""
+
+ENV_SECRET = f"envcanary{uuid.uuid4().hex}abc"
 """A second unique secret, supplied through the environment."""
 
 GOOD = "s3:\n  endpoint: http://127.0.0.1:9000\n  addressing_style: path\n  retries: 2\n"
@@ -70,14 +73,24 @@ INLINE_SECRET_NOTE = (
     "or put it in a file in the PERSIST_SECRETS_DIR directory"
 )
 DEPRECATED_NOTE = "s3.adressing_style: deprecated spelling; write addressing_style"
-LEGACY_NOTE = (
-    "storage.connection: flytekit's legacy layout; persist's own layout is "
-    "s3: {endpoint: ..., access_key_id: ...}"
+NO_STORAGE = "admin:\n  endpoint: dns:///flyte.example.com\nlogger:\n  level: 1\n"
+NO_STORAGE_NOTE = (
+    "storage: no storage settings found; persist reads storage.connection, storage.stow "
+    "(or storage.kind and storage.config) and storage.container"
+)
+V2_SIGNING = (
+    "storage:\n  type: stow\n  container: b\n  stow:\n    kind: s3\n    config:\n"
+    "      endpoint: http://localhost:30002\n      v2_signing: true\n"
+)
+V2_SIGNING_NOTE = (
+    "storage.stow.config.v2_signing: true has no persist equivalent: persist signs requests "
+    "with Signature Version 4, which the store must accept"
 )
 FINDINGS = [
     pytest.param(WITH_SECRET, INLINE_SECRET_NOTE, id="inline-secret"),
     pytest.param(DEPRECATED, DEPRECATED_NOTE, id="deprecated-key"),
-    pytest.param(LEGACY, LEGACY_NOTE, id="flytekit-layout"),
+    pytest.param(NO_STORAGE, NO_STORAGE_NOTE, id="no-storage-settings"),
+    pytest.param(V2_SIGNING, V2_SIGNING_NOTE, id="flyte-key-without-equivalent"),
 ]
 """Files that are valid but draw a note: a warning on stderr, or a problem under --strict."""
 
@@ -212,7 +225,7 @@ class TestValidate:
         [
             pytest.param([], "Error: Missing argument 'FILE...'.", id="no-file"),
             pytest.param(["--bogus", "x.yaml"], "Error: No such option '--bogus'.", id="unknown-option"),
-            pytest.param(["--probe"], "Error: Option '--probe' requires an argument.", id="probe-no-uri"),
+            pytest.param(["--probe"], "Error: Missing argument 'FILE...'.", id="probe-no-file"),
         ],
     )
     def test_usage_errors(self, runner: CliRunner, args: list[str], message: str) -> None:
@@ -224,7 +237,8 @@ class TestValidate:
 
     @pytest.mark.parametrize(("text", "note"), FINDINGS)
     def test_warnings_without_strict(self, runner: CliRunner, tmp_path: Path, text: str, note: str) -> None:
-        """Inline secrets, deprecated keys and the legacy layout are warnings on stderr; exit 0."""
+        """Inline secrets, deprecated keys, files without storage settings and Flyte keys persist
+        cannot honour are warnings on stderr, never a bare OK; exit 0."""
         path = write(tmp_path, "f.yaml", text)
         result = invoke(runner, "validate", path)
         assert result.exit_code == 0
@@ -1096,3 +1110,117 @@ def test_interrupted_folder_copy_says_what_it_left(tmp_path: Path) -> None:
         if len(left) < 8:
             return
     pytest.fail(f"none of {_ATTEMPTS} copies was interrupted mid-way")
+
+
+FLYTE_EXAMPLES: dict[str, Any] = {
+    "argnames": ("name", "expected"),
+    "argvalues": [
+        pytest.param(
+            "flyte-single-binary.yaml",
+            [
+                "  endpoint: http://localhost:30002  # {f}: storage.stow.config.endpoint",
+                "  access_key_id: minio  # {f}: storage.stow.config.access_key_id",
+                "  addressing_style: path  # {f}: storage.stow.config.endpoint",
+                "  region: us-east-1  # {f}: storage.stow.config.region",
+                "# deployment bucket: s3://my-s3-bucket  # {f}: storage.container",
+            ],
+            id="single-binary",
+        ),
+        pytest.param(
+            "flyte-gcs-stow.yaml",
+            [
+                "  project: my-gcp-project  # {f}: storage.stow.config.project_id",
+                "# deployment bucket: gs://my-flyte-bucket  # {f}: storage.container",
+            ],
+            id="gcs",
+        ),
+        pytest.param(
+            "flyte-azure-stow.yaml",
+            [
+                "  account_name: myflytestorage  # {f}: storage.stow.config.account",
+                "# deployment bucket: abfs://flyte-data  # {f}: storage.container",
+            ],
+            id="azure",
+        ),
+        pytest.param(
+            "flyte-s3-iam.yaml",
+            [
+                "  region: us-east-2  # {f}: storage.config.region",
+                "# deployment bucket: s3://my-flyte-bucket  # {f}: storage.container",
+            ],
+            id="iam",
+        ),
+    ],
+}
+"""Each Flyte example and the lines `persist show` gives for what it sets (the rest are defaults)."""
+
+
+class TestFlyteFiles:
+    @pytest.mark.parametrize(**FLYTE_EXAMPLES)
+    def test_show_gives_the_effective_values(self, runner: CliRunner, name: str, expected: list[str]) -> None:
+        """persist show reads each Flyte layout: every non-default value, its key, and the bucket."""
+        path = str(ROOT / "config-examples" / name)
+        result = invoke(runner, "show", "--config", path)
+        assert result.exit_code == 0, result.output
+        set_lines = [line for line in result.stdout.splitlines() if not line.endswith("# default")]
+        set_lines = [line for line in set_lines if line.startswith(" ") or line.startswith("#")]
+        assert set_lines == [line.format(f=path) for line in expected]
+
+    def test_iam_example_sets_no_credentials(self, runner: CliRunner) -> None:
+        """auth_type: iam leaves the keys to botocore's provider chain."""
+        result = invoke(runner, "show", "--config", str(ROOT / "config-examples" / "flyte-s3-iam.yaml"))
+        assert "  access_key_id: null  # default" in result.stdout.splitlines()
+
+    def test_single_binary_is_ok_but_strict_names_v2_signing(self, runner: CliRunner) -> None:
+        """The single-binary file validates with a warning; --strict fails on v2_signing alone."""
+        path = str(ROOT / "config-examples" / "flyte-single-binary.yaml")
+        lenient = invoke(runner, "validate", path)
+        assert lenient.exit_code == 0
+        assert lenient.stdout == f"{path}: OK\n"
+        strict = invoke(runner, "validate", "--strict", path)
+        assert strict.exit_code == 1
+        assert strict.stdout.splitlines() == [
+            f"{path}: storage.stow.config.v2_signing: true has no persist equivalent: persist signs "
+            "requests with Signature Version 4, which the store must accept"
+        ]
+
+    def test_flytekit_connection_file_is_not_called_legacy(self, runner: CliRunner, tmp_path: Path) -> None:
+        """flytectl's storage.connection files are current: OK under --strict, no 'legacy' note."""
+        path = write(tmp_path, "f.yaml", LEGACY)
+        result = invoke(runner, "validate", "--strict", path)
+        assert (result.exit_code, result.stdout, result.stderr) == (0, f"{path}: OK\n", "")
+
+    def test_show_names_ignored_empty_variables(
+        self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An empty FLYTE_AWS_ENDPOINT (as Helm renders it) is ignored, and show says so."""
+        monkeypatch.setenv("FLYTE_AWS_ENDPOINT", "")
+        monkeypatch.setenv("FLYTE_AWS_RETRIES", "")
+        result = invoke(runner, "show")
+        assert result.exit_code == 0, result.output
+        assert "  endpoint: null  # default" in result.stdout.splitlines()
+        assert result.stdout.splitlines()[-2:] == [
+            "# ignored: FLYTE_AWS_ENDPOINT (empty)",
+            "# ignored: FLYTE_AWS_RETRIES (empty)",
+        ]
+        as_json = json.loads(invoke(runner, "show", "--format", "json").stdout)
+        assert as_json["ignored"] == {"FLYTE_AWS_ENDPOINT": "empty", "FLYTE_AWS_RETRIES": "empty"}
+
+    def test_show_warns_about_a_file_without_storage_settings(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        """show on a Flyte file with nothing to read warns instead of printing bare defaults."""
+        path = write(tmp_path, "f.yaml", NO_STORAGE)
+        result = invoke(runner, "show", "--config", path)
+        assert result.exit_code == 0
+        assert result.stderr == f"warning: {path}: {NO_STORAGE_NOTE}\n"
+
+    def test_probe_without_uri_needs_a_bucket(self, runner: CliRunner, tmp_path: Path) -> None:
+        """--probe without URI on a file naming no bucket says what to do; exit 1."""
+        path = write(tmp_path, "good.yaml", GOOD)
+        result = invoke(runner, "validate", path, "--probe")
+        assert result.exit_code == 1
+        assert result.stdout.splitlines() == [
+            f"{path}: OK",
+            f"{path}: probe: no URI given and the file names no bucket (storage.container); use --probe URI",
+        ]

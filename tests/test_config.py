@@ -195,7 +195,7 @@ LEGACY_VALUES: dict[str, tuple[str, Any]] = {
     "FLYTE_AWS_BACKOFF_SECONDS": ("2.5", timedelta(seconds=2.5)),
     "FLYTE_AWS_ENABLE_DEBUG": ("true", True),
     "FLYTE_AZURE_STORAGE_ACCOUNT_NAME": ("acct", "acct"),
-    "FLYTE_AZURE_STORAGE_ACCOUNT_KEY": ("legacy-key", "legacy-key"),
+    "FLYTE_AZURE_STORAGE_ACCOUNT_KEY": ("bGVnYWN5LWtleQ==", "bGVnYWN5LWtleQ=="),
     "FLYTE_AZURE_TENANT_ID": ("tenant", "tenant"),
     "FLYTE_AZURE_CLIENT_ID": ("client", "client"),
     "FLYTE_AZURE_CLIENT_SECRET": ("legacy-client-secret", "legacy-client-secret"),
@@ -338,7 +338,7 @@ class TestPrecedence:
 
     def test_sources_merge_across_sections(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """Each source may set a different section; all of them end up in one config."""
-        (tmp_path / "PERSIST_AZURE__ACCOUNT_KEY").write_text("k", encoding="utf-8")
+        (tmp_path / "PERSIST_AZURE__ACCOUNT_KEY").write_text("a2V5", encoding="utf-8")
         monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path))
         monkeypatch.setenv("FLYTE_GCP_GSUTIL_PARALLELISM", "true")
         monkeypatch.setenv("PERSIST_GENERIC__MAX_CONCURRENCY", "4")
@@ -348,7 +348,7 @@ class TestPrecedence:
         assert config.generic.max_concurrency == 4
         assert config.gcs.gsutil_parallelism is True
         assert config.azure.account_name == "acct"
-        assert secret(config.azure.account_key) == "k"
+        assert secret(config.azure.account_key) == "a2V5"
 
     def test_origins_name_the_winning_source(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """load() reports, per field, the variable or file that supplied the winning value."""
@@ -389,7 +389,8 @@ class TestFlytekitLayout:
         assert value_of(DataConfig.from_yaml(path), "s3", name) == expected
 
     def test_other_sections_and_flytectl_keys_are_ignored(self, tmp_path: Path) -> None:
-        """admin:, logger:, storage.type and flytectl's auth-type/disable-ssl change nothing."""
+        """admin: and logger: change nothing; flytectl's auth-type/disable-ssl neither; type minio
+        means path addressing, as Flyte's stow client uses with any endpoint."""
         path = write_yaml(
             tmp_path,
             "admin:\n  endpoint: dns:///flyte.example.com\n  insecure: true\n"
@@ -398,7 +399,9 @@ class TestFlytekitLayout:
             "  connection:\n    endpoint: http://minio:9000\n    auth-type: accesskey\n"
             "    disable-ssl: true\n",
         )
-        assert DataConfig.from_yaml(path) == DataConfig(s3=S3Config(endpoint="http://minio:9000"))
+        assert DataConfig.from_yaml(path) == DataConfig(
+            s3=S3Config(endpoint="http://minio:9000", addressing_style="path")
+        )
 
     def test_file_without_storage_section_gives_defaults(self, tmp_path: Path) -> None:
         """A flytekit file with no storage section sets nothing."""
@@ -429,7 +432,7 @@ class TestFlytekitLayout:
         with pytest.raises(ConfigError) as info:
             DataConfig.from_yaml(path)
         assert str(info.value) == (
-            f"{path}: storage: mixes persist's layout (s3) with flytekit's storage section;"
+            f"{path}: storage: mixes persist's layout (s3) with Flyte's storage section;"
             " use one layout per file"
         )
 
@@ -526,7 +529,7 @@ class TestValues:
         assert S3Config(endpoint=url).endpoint == url
         assert GCSConfig(endpoint=url).endpoint == url
 
-    @pytest.mark.parametrize("url", ["ftp://host", "127.0.0.1:9000", "http://", "s3://bucket", ""])
+    @pytest.mark.parametrize("url", ["ftp://host", "127.0.0.1:9000", "http://", "s3://bucket", "  x"])
     def test_endpoint_must_be_http_url(self, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
         """Any other endpoint is an error saying what is allowed."""
         monkeypatch.setenv("PERSIST_S3__ENDPOINT", url)
@@ -791,9 +794,9 @@ BAD_FILES: dict[str, Any] = {
             "s3:\n  endpoint: 5\n", "s3.endpoint: Input should be a valid string", id="endpoint-int"
         ),
         pytest.param(
-            "s3:\n  addressing_style: Path\n",
+            "s3:\n  addressing_style: dns\n",
             "s3.addressing_style: Input should be 'auto', 'virtual' or 'path'",
-            id="style-case",
+            id="style-unknown",
         ),
         pytest.param(
             "s3: [1]\n", "s3: Input should be a valid dictionary or instance of S3Config", id="section-list"
@@ -821,7 +824,8 @@ BAD_FILES: dict[str, Any] = {
         ),
         pytest.param(
             "azure:\n  client_id: c\n  client_secret: s\n",
-            "azure: client_secret needs the service principal's tenant_id and client_id; missing tenant_id",
+            "azure: a service principal needs tenant_id and client_id (and client_secret unless "
+            "workload identity supplies it); client_id and client_secret given, missing tenant_id",
             id="azure-secret-without-tenant",
         ),
         pytest.param(
@@ -960,7 +964,7 @@ MODELS: dict[str, Any] = {
     "argvalues": [
         S3Config(endpoint="http://a:1", secret_access_key=SecretStr("s")),
         GCSConfig(project="p"),
-        AzureBlobStorageConfig(account_name="a", account_key=SecretStr("k")),
+        AzureBlobStorageConfig(account_name="a", account_key=SecretStr("a2V5")),
         GenericPersistenceConfig(max_concurrency=2),
         DataConfig(s3=S3Config(region="r")),
     ],
@@ -992,8 +996,8 @@ class TestModels:
 
     def test_configs_with_secrets_are_hashable(self) -> None:
         """Configs holding secrets hash too, and a different secret is a different key."""
-        one = DataConfig(azure=AzureBlobStorageConfig(account_key=SecretStr("k1")))
-        two = DataConfig(azure=AzureBlobStorageConfig(account_key=SecretStr("k2")))
+        one = DataConfig(azure=AzureBlobStorageConfig(account_key=SecretStr("azE=")))
+        two = DataConfig(azure=AzureBlobStorageConfig(account_key=SecretStr("azI=")))
         assert len({one, two, one}) == 2
 
     def test_unknown_keyword_in_code_is_rejected(self) -> None:

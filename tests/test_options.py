@@ -166,8 +166,8 @@ AZURE_CASES: dict[str, Any] = {
     "argvalues": [
         pytest.param(AzureBlobStorageConfig(), {"anon": False}, id="nothing-configured"),
         pytest.param(
-            AzureBlobStorageConfig(account_name="acct", account_key=SecretStr("k")),
-            {"account_name": "acct", "account_key": "k", "anon": False},
+            AzureBlobStorageConfig(account_name="acct", account_key=SecretStr("a2V5")),
+            {"account_name": "acct", "account_key": "a2V5", "anon": False},
             id="account-key",
         ),
         pytest.param(
@@ -480,7 +480,7 @@ class TestChooseEngine:
             ),
             pytest.param(
                 "abfs",
-                DataConfig(azure=AzureBlobStorageConfig(account_name="a", account_key=SecretStr("k"))),
+                DataConfig(azure=AzureBlobStorageConfig(account_name="a", account_key=SecretStr("a2V5"))),
                 False,
                 "obstore",
                 id="azure-account-key",

@@ -46,7 +46,8 @@ ROWS: dict[str, Any] = {
             "s3.backoff",
             "| `s3.backoff` | duration (seconds or ISO 8601) | `5` s "
             "| `PERSIST_S3__BACKOFF`, `FLYTE_AWS_BACKOFF_SECONDS` "
-            "| Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601. |",
+            "| Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601, "
+            "at most 300 s. |",
         ),
         (
             "s3.session_token",

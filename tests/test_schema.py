@@ -163,7 +163,7 @@ class TestExamples:
     @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
     def test_example_holds_only_emulator_secrets(self, path: Path) -> None:
         """Secret fields are absent from every example, except public emulator credentials in
-        their emulator's file; a flytekit file leaves secret-key to the environment."""
+        their emulator's file; a Flyte file leaves secret-key, secret_key, key and json to the environment."""
         document = load_yaml(path)
         present = {
             (section, name): values[name]
@@ -173,8 +173,11 @@ class TestExamples:
             if (section, name) in SECRET_FIELDS
         }
         assert present == EMULATOR_SECRETS.get(path.name, {})
-        connection = (document.get("storage") or {}).get("connection") or {}
-        assert "secret-key" not in connection
+        storage = document.get("storage") or {}
+        assert "secret-key" not in (storage.get("connection") or {})
+        stow_config = (storage.get("stow") or {}).get("config") or storage.get("config") or {}
+        assert not {"secret_key", "token", "key"} & {str(k).lower() for k in stow_config}
+        assert not stow_config.get("json"), "inline service-account JSON is a private key"
 
     @pytest.mark.parametrize("name", sorted(EMULATOR_SECRETS))
     def test_emulator_secrets_are_marked(self, name: str) -> None:

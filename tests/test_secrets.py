@@ -14,7 +14,7 @@ from persist._sources import LEGACY_ENV, SECRETS_DIR_ENV, default_sources, env_n
 from persist.config import SECRET_FIELDS, SECTIONS, AzureBlobStorageConfig, DataConfig, S3Config
 from persist.errors import ConfigError
 
-CANARY = "canary-7f3e9c-secret"
+CANARY = "canary7f3e9csecret00"  # valid base64, as an Azure account key must be
 """The secret value every test plants; it must appear nowhere a person or a log could read it."""
 
 # A service principal needs its two non-secret parts next to the canary client secret.

@@ -238,6 +238,44 @@ class TestProbeS3:
         assert S3_SECRET_KEY not in result.stdout.splitlines()[2]
 
 
+class TestProbeFlyteBucket:
+    def flyte_file(self, tmp_path: Path, endpoint: str, bucket: str) -> str:
+        """A Flyte single-binary style file: stow s3 config, the bucket in storage.container."""
+        host = endpoint.removeprefix("http://")
+        path = tmp_path / "flyte.yaml"
+        path.write_text(
+            "admin:\n  endpoint: localhost:30080\n  insecure: true\n"
+            "storage:\n  type: stow\n  stow:\n    kind: s3\n    config:\n"
+            f"      region: {S3_REGION}\n      disable_ssl: true\n"
+            # A bare host: Flyte's client (and persist) make it http:// because of disable_ssl.
+            f"      endpoint: {host}\n      auth_type: accesskey\n"
+            f"      access_key_id: {S3_ACCESS_KEY}\n"
+            f"  container: {bucket}\n",
+            encoding="utf-8",
+        )
+        return str(path)
+
+    @pytest.mark.parametrize("order", ["probe-last", "probe-first"])
+    def test_probe_without_uri_probes_the_container(
+        self,
+        runner: CliRunner,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        s3_endpoint: str,
+        s3_bucket: str,
+        order: str,
+    ) -> None:
+        """`validate --probe` with no URI probes s3://<storage.container> and leaves it empty."""
+        monkeypatch.setenv("FLYTE_AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        config = self.flyte_file(tmp_path, s3_endpoint, s3_bucket)
+        # --env: the secret comes from FLYTE_AWS_SECRET_ACCESS_KEY, as in a Flyte pod.
+        args = [config, "--env", "--probe"] if order == "probe-last" else ["--env", "--probe", config]
+        result = invoke(runner, "validate", *args)
+        assert_probe_passed(result, config, f"s3://{s3_bucket}", entries=r"\d+")
+        with moto_client(s3_endpoint) as client:
+            assert keys(client, s3_bucket) == {}
+
+
 class TestProbeAzure:
     def test_probe_azurite(
         self, runner: CliRunner, tmp_path: Path, azurite: AzuriteInfo, azure_container: str
