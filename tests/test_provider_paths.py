@@ -168,6 +168,17 @@ class TestRecursivePaths:
         assert FileAccessProvider.recursive_paths(missing, str(tmp_path)) == (missing, f"{tmp_path}{os.sep}")
 
 
+class TestAsyncFilesystem:
+    def test_local_path_gives_local_filesystem(
+        self, local_provider: FileAccessProvider, tmp_path: pathlib.Path
+    ) -> None:
+        """Awaited for a local path, it gives the local filesystem, which has no async form."""
+        import asyncio
+
+        fs = asyncio.run(local_provider.get_async_filesystem_for_path(str(tmp_path)))
+        assert fs is local_provider.local_access
+
+
 class TestRandomString:
     def test_is_32_hex(self) -> None:
         """A random string is 32 lowercase hex characters."""
