@@ -36,7 +36,12 @@ from persist._sources import (
 from persist._text import MASK, backend_reason, redact
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
 from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
-from persist.options import get_fsspec_storage_options, secret_values
+from persist.options import (
+    CONFIGURED_PROTOCOLS,
+    GCS_PROTOCOLS,
+    get_fsspec_storage_options,
+    secret_values,
+)
 from persist.paths import get_protocol, is_remote, join, strip_file_header
 
 if TYPE_CHECKING:
@@ -498,21 +503,32 @@ def _masked(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+GCS_ENDPOINT_NOTE = (
+    "note: gcs.endpoint is set: retry_timeout makes gcsfs give up its bucket-type lookup, which "
+    "emulators cannot answer, after one quick attempt (gcsfs logs a warning each time). To skip "
+    "the lookup, set GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false before your program imports gcsfs."
+)
+"""Printed on stderr by ``persist options gs`` when the config names a GCS endpoint."""
+
+
 @cli.command()
-@click.argument("protocol")
+@click.argument("protocol", metavar="PROTOCOL", type=click.Choice(CONFIGURED_PROTOCOLS))
 @click.option("--config", "config_file", metavar="FILE", help="YAML file to read (default: PERSIST_CONFIG).")
 @click.option("--reveal", is_flag=True, help="Print secrets instead of masking them.")
 def options(protocol: str, config_file: str | None, reveal: bool) -> None:
     """Print the fsspec storage options for PROTOCOL (s3, gs, abfs, file...) as JSON.
 
     Paste them into pandas, dask or pyarrow as storage_options. Secrets are masked unless
-    --reveal is given.
+    --reveal is given. PROTOCOL is one persist configures, in lower case; any other protocol
+    gets no options from persist.
     """
     config = DataConfig.auto(config_file)
     opts = get_fsspec_storage_options(protocol, config)
     if not reveal:
         opts = _masked(opts, secret_values(config))
     _echo_json(opts, indent=2, sort_keys=True)
+    if protocol in GCS_PROTOCOLS and config.gcs.endpoint:
+        click.echo(GCS_ENDPOINT_NOTE, err=True)
 
 
 @cli.command()

@@ -17,7 +17,9 @@ from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, MiB, S
 __all__ = [
     "AZURE_MAX_BLOCKS",
     "AZURE_PROTOCOLS",
+    "CONFIGURED_PROTOCOLS",
     "FILE_PROTOCOLS",
+    "GCS_ENDPOINT_CONTROL_RETRY_SECONDS",
     "GCS_PROTOCOLS",
     "S3_MAX_PARTS",
     "S3_PROTOCOLS",
@@ -49,6 +51,19 @@ AZURE_PROTOCOLS = ("abfs", "abfss", "az")
 FILE_PROTOCOLS = ("file", "local")
 """Protocols of the local filesystem."""
 
+CONFIGURED_PROTOCOLS = (*FILE_PROTOCOLS, *S3_PROTOCOLS, *GCS_PROTOCOLS, *AZURE_PROTOCOLS)
+"""Protocols whose storage options come from the config; any other gets the caller's kwargs."""
+
+GCS_ENDPOINT_CONTROL_RETRY_SECONDS = 0.1
+"""gcsfs's ``retry_timeout`` when ``gcs.endpoint`` is set: seconds of Storage Control API retries.
+
+Unless ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set before gcsfs is imported, recent gcsfs
+asks the Storage Control gRPC API for each bucket's type before most operations, and retries a
+failed lookup for 60 s. An emulator has no such API, so every call stalled for about a minute
+(``pandas.read_parquet`` included). With this bound the lookup fails after one quick attempt and
+gcsfs carries on over JSON; gcsfs without the probe ignores the option.
+"""
+
 
 class S3Options(TypedDict, total=False):
     """Keyword arguments of ``s3fs.S3FileSystem`` that persist sets."""
@@ -69,6 +84,7 @@ class GCSOptions(TypedDict, total=False):
     project: str
     endpoint_url: str
     requester_pays: bool
+    retry_timeout: float
 
 
 class AzureOptions(TypedDict, total=False):
@@ -136,6 +152,8 @@ def gcs_setup_args(gcs_cfg: GCSConfig, anonymous: bool = False) -> dict[str, Any
 
     Returns:
         A plain dict for ``gcsfs.GCSFileSystem(**options)``; empty when nothing is configured.
+        With an ``endpoint`` it also holds ``retry_timeout``, so that any fsspec caller's gcsfs
+        gives up its bucket-type probe at once (see ``GCS_ENDPOINT_CONTROL_RETRY_SECONDS``).
     """
     options: GCSOptions = {}
     if anonymous:
@@ -146,6 +164,7 @@ def gcs_setup_args(gcs_cfg: GCSConfig, anonymous: bool = False) -> dict[str, Any
         options["project"] = gcs_cfg.project
     if gcs_cfg.endpoint:
         options["endpoint_url"] = gcs_cfg.endpoint
+        options["retry_timeout"] = GCS_ENDPOINT_CONTROL_RETRY_SECONDS
     if gcs_cfg.requester_pays:
         options["requester_pays"] = True
     return dict(options)

@@ -146,13 +146,13 @@ class FileAccessProvider:
         """The filesystem that serves ``path``."""
         return self.get_filesystem(get_protocol(path), anonymous=anonymous, path=path, **kwargs)
 
-    def get_async_filesystem_for_path(
+    async def get_async_filesystem_for_path(
         self, path: str = "", anonymous: bool = False, **kwargs: Any
     ) -> AbstractFileSystem:
-        """An asynchronous filesystem for ``path``, bound to the running event loop.
+        """An asynchronous filesystem for ``path``, bound to the awaiting event loop.
 
-        Raises:
-            RuntimeError: when called outside a running event loop.
+        A coroutine function, as in flytekit: ``fs = await provider.get_async_filesystem_for_path(path)``.
+        The local filesystem has no async form and comes back as the plain one.
         """
         import asyncio
 
@@ -243,8 +243,14 @@ class FileAccessProvider:
 
     @staticmethod
     def recursive_paths(f: str, t: str) -> tuple[str, str]:
-        """Both paths with a trailing separator, as folder transfers use them."""
-        return _with_sep(f), _with_sep(t)
+        """The paths of a folder transfer, with trailing separators as flytekit gives them.
+
+        ``t`` always gets one; ``f`` gets one when it is remote or an existing local folder.
+        A local file, or a local path that does not exist, is returned unchanged.
+        """
+        if get_protocol(f) not in FILE_PROTOCOLS or os.path.isdir(_strip_file_header(f)):
+            f = _with_sep(f)
+        return f, _with_sep(t)
 
     @staticmethod
     def _sep_for(protocol: str) -> str:
@@ -400,19 +406,15 @@ class FileAccessProvider:
             await self._get_with(self._transfer(protocol, progress=progress), from_path, to_path, recursive)
         except PersistError:
             raise
-        except FileFailedError as failed:
-            cause = failed.__cause__ or failed
+        except Exception as exc:
+            cause = _cause(exc)
             if is_not_found(cause):
                 raise DataNotFoundError(f"{from_path} does not exist") from cause
+            # A refusal can come from a file's download or, for a folder, from its listing:
+            # either way public data is retried without credentials, as flytekit does.
             if protocol in FILE_PROTOCOLS or not is_access_denied(cause):
-                raise self._download_error(
-                    _download_text(from_path, to_path, failed, recursive), cause
-                ) from cause
-            await self._get_anonymously(protocol, from_path, to_path, recursive, failed, progress)
-        except Exception as exc:
-            if is_not_found(exc):
-                raise DataNotFoundError(f"{from_path} does not exist") from exc
-            raise self._download_error(f"download {from_path} -> {to_path} failed", exc) from exc
+                raise self._first_error(from_path, to_path, recursive, exc) from cause
+            await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
         return to_path
 
     async def _get_with(self, transfer: Transfer, from_path: str, to_path: str, recursive: bool) -> None:
@@ -429,21 +431,29 @@ class FileAccessProvider:
         from_path: str,
         to_path: str,
         recursive: bool,
-        first: FileFailedError,
+        first: Exception,
         progress: Progress | None,
     ) -> None:
-        """Retry a refused download without credentials, for public data, as flytekit does."""
+        """Retry a refused download of a file or folder without credentials, for public data.
+
+        When anonymous access fails too, the error is the one the credentials got.
+        """
         try:
             anonymous = self._transfer(protocol, anonymous=True, progress=progress)
             await self._get_with(anonymous, from_path, to_path, recursive)
-        except FileFailedError as again:
-            cause = again.__cause__ or again
-            if is_not_found(cause):
-                raise DataNotFoundError(f"{from_path} does not exist") from cause
-            original = first.__cause__ or first
-            raise self._download_error(
-                _download_text(from_path, to_path, first, recursive), original
-            ) from original
+        except PersistError:
+            raise
+        except Exception as again:
+            if is_not_found(_cause(again)):
+                raise DataNotFoundError(f"{from_path} does not exist") from _cause(again)
+            original = _cause(first)
+            raise self._first_error(from_path, to_path, recursive, first) from original
+
+    def _first_error(self, from_path: str, to_path: str, recursive: bool, exc: Exception) -> DownloadError:
+        """The DownloadError for a failed download: per file when a file failed, else overall."""
+        if isinstance(exc, FileFailedError):
+            return self._download_error(_download_text(from_path, to_path, exc, recursive), _cause(exc))
+        return self._download_error(f"download {from_path} -> {to_path} failed", exc)
 
     def _download_error(self, text: str, cause: BaseException) -> DownloadError:
         return DownloadError(redact(f"{text} ({backend_reason(cause)})", self._secrets))
@@ -603,6 +613,8 @@ class FileAccessProvider:
                 f"cannot upload a {type(lpath).__name__}; "
                 "pass a path, bytes, BytesIO, BufferedReader or StringIO"
             )
+        if isinstance(lpath, io.IOBase):
+            _check_readable(lpath)
         to_path = self.join(base, file_name or self.get_random_string())
         spool = await _spool(lpath, self._local_sandbox_dir, read_chunk_size_bytes, encoding)
         try:
@@ -622,14 +634,38 @@ def _with_sep(path: str) -> str:
     return path if path.endswith(sep) else path + sep
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """The backend error behind a FileFailedError; any other error is its own cause."""
+    if isinstance(exc, FileFailedError):
+        return exc.__cause__ or exc
+    return exc
+
+
 def _download_text(src: str, dst: str, failed: FileFailedError, recursive: bool) -> str:
     if recursive:
         return f"download {src} -> {dst} failed at {failed.src}; files already written are complete"
     return f"download {src} -> {dst} failed; {dst} left unchanged"
 
 
+def _check_readable(buffer: io.IOBase) -> None:
+    """Refuse a closed or write-only buffer up front, as flytekit does, naming what is allowed."""
+    kind = type(buffer).__name__
+    if buffer.closed:
+        raise InvalidInputError(f"cannot read the {kind} to upload: it is closed; pass an open buffer")
+    if not buffer.readable():
+        raise InvalidInputError(
+            f"cannot read the {kind} to upload: it is not readable (readable() is False); "
+            "pass a buffer opened for reading, such as open(path, 'rb') or a BytesIO"
+        )
+
+
 async def _spool(data: Any, directory: pathlib.Path, chunk: int, encoding: str) -> str:
-    """Copy bytes or a buffer to a temporary file, so the upload can be retried and is atomic."""
+    """Copy bytes or a buffer to a temporary file, so the upload can be retried and is atomic.
+
+    A seekable buffer is read from its start, as flytekit does, so the same buffer uploaded
+    twice gives its whole content both times; a stream that cannot seek (a pipe) is read from
+    where it is, where flytekit's ``seek(0)`` would fail.
+    """
     import asyncio
 
     def write() -> str:
@@ -640,6 +676,8 @@ async def _spool(data: Any, directory: pathlib.Path, chunk: int, encoding: str) 
                 if isinstance(data, (bytes, bytearray, memoryview)):
                     out.write(data)
                 else:
+                    if data.seekable():
+                        data.seek(0)
                     size = chunk if chunk and chunk > 0 else 1024 * 1024
                     while True:
                         piece = data.read(size)

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from persist.cli import TransferProgress, cli, iso_utc
+from persist.cli import GCS_ENDPOINT_NOTE, TransferProgress, cli, iso_utc
+from persist.options import CONFIGURED_PROTOCOLS
 from tests.integration.servers import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -523,10 +524,47 @@ class TestOptions:
         assert json.loads(result.stdout) == {"auto_mkdir": True}
 
     def test_missing_protocol(self, runner: CliRunner) -> None:
-        """PROTOCOL is required."""
+        """PROTOCOL is required; the error lists the protocols."""
         result = invoke(runner, "options")
         assert result.exit_code == 2
-        assert result.stderr.splitlines()[-1] == "Error: Missing argument 'PROTOCOL'."
+        error = result.stderr[result.stderr.index("Error:") :]
+        assert error.split() == [
+            "Error:",
+            "Missing",
+            "argument",
+            "'PROTOCOL'.",
+            "Choose",
+            "from:",
+            *(f"{p}," for p in CONFIGURED_PROTOCOLS[:-1]),
+            CONFIGURED_PROTOCOLS[-1],
+        ]
+
+    @pytest.mark.parametrize("protocol", ["hdfs", "S3", "GS"])
+    def test_unknown_protocol_is_a_usage_error(self, runner: CliRunner, protocol: str) -> None:
+        """A protocol persist does not configure (or in the wrong case) lists the ones it does."""
+        result = invoke(runner, "options", protocol)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: Invalid value for 'PROTOCOL': '{protocol}' is not one of "
+            "'file', 'local', 's3', 's3a', 'gs', 'gcs', 'abfs', 'abfss', 'az'."
+        )
+
+    def test_gs_with_endpoint_bounds_the_bucket_type_probe(
+        self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With an endpoint, gs options carry retry_timeout and stderr says what else to set."""
+        monkeypatch.setenv("PERSIST_GCS__ENDPOINT", "http://127.0.0.1:4443")
+        result = invoke(runner, "options", "gs")
+        assert result.exit_code == 0
+        assert json.loads(result.stdout) == {"endpoint_url": "http://127.0.0.1:4443", "retry_timeout": 0.1}
+        assert result.stderr == GCS_ENDPOINT_NOTE + "\n"
+        assert "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false" in result.stderr
+
+    def test_gs_without_endpoint_has_no_note(self, runner: CliRunner) -> None:
+        """Against Google itself there is nothing to add, and nothing is said."""
+        result = invoke(runner, "options", "gs")
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "{}\n", "")
 
 
 class TestSchema:

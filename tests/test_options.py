@@ -22,7 +22,9 @@ from persist.config import (
 from persist.options import (
     AZURE_MAX_BLOCKS,
     AZURE_PROTOCOLS,
+    CONFIGURED_PROTOCOLS,
     FILE_PROTOCOLS,
+    GCS_ENDPOINT_CONTROL_RETRY_SECONDS,
     GCS_PROTOCOLS,
     S3_MAX_PARTS,
     S3_PROTOCOLS,
@@ -296,7 +298,7 @@ GCS_CASES: dict[str, Any] = {
         pytest.param(
             GCSConfig(endpoint="http://127.0.0.1:4443"),
             False,
-            {"endpoint_url": "http://127.0.0.1:4443"},
+            {"endpoint_url": "http://127.0.0.1:4443", "retry_timeout": GCS_ENDPOINT_CONTROL_RETRY_SECONDS},
             id="endpoint",
         ),
         pytest.param(
@@ -349,6 +351,10 @@ class TestStorageOptions:
         """The protocol table covers every protocol in the options module's tuples."""
         known = {*S3_PROTOCOLS, *GCS_PROTOCOLS, *AZURE_PROTOCOLS, *FILE_PROTOCOLS}
         assert {row[0] for row in PROTOCOL_CASES["argvalues"]} == known
+
+    def test_configured_protocols_are_the_known_ones(self) -> None:
+        """CONFIGURED_PROTOCOLS (what ``persist options`` accepts) is every protocol with a row."""
+        assert sorted(CONFIGURED_PROTOCOLS) == sorted(row[0] for row in PROTOCOL_CASES["argvalues"])
 
     @pytest.mark.parametrize(**PROTOCOL_CASES)
     def test_protocol_gets_its_backend_options(self, protocol: str, expected: dict[str, Any]) -> None:

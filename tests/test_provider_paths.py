@@ -150,6 +150,34 @@ class TestRecursivePaths:
         once = FileAccessProvider.recursive_paths("s3://b/src", "/tmp/dst")
         assert FileAccessProvider.recursive_paths(*once) == once
 
+    def test_local_file_keeps_its_path(self, tmp_path: pathlib.Path) -> None:
+        """A local file gets no trailing separator; the destination does (as in flytekit 1.16)."""
+        src = tmp_path / "data.csv"
+        src.write_bytes(b"x")
+        assert FileAccessProvider.recursive_paths(str(src), "s3://b/dst") == (str(src), "s3://b/dst/")
+
+    def test_local_folder_gets_separator(self, tmp_path: pathlib.Path) -> None:
+        """An existing local folder gets a trailing separator, with or without ``file://``."""
+        assert FileAccessProvider.recursive_paths(str(tmp_path), "s3://b/dst")[0] == f"{tmp_path}{os.sep}"
+        uri = f"file://{tmp_path}"
+        assert FileAccessProvider.recursive_paths(uri, "s3://b/dst")[0] == f"{uri}/"
+
+    def test_missing_local_path_keeps_its_path(self, tmp_path: pathlib.Path) -> None:
+        """A local path that does not exist is not assumed to be a folder."""
+        missing = str(tmp_path / "missing")
+        assert FileAccessProvider.recursive_paths(missing, str(tmp_path)) == (missing, f"{tmp_path}{os.sep}")
+
+
+class TestAsyncFilesystem:
+    def test_local_path_gives_local_filesystem(
+        self, local_provider: FileAccessProvider, tmp_path: pathlib.Path
+    ) -> None:
+        """Awaited for a local path, it gives the local filesystem, which has no async form."""
+        import asyncio
+
+        fs = asyncio.run(local_provider.get_async_filesystem_for_path(str(tmp_path)))
+        assert fs is local_provider.local_access
+
 
 class TestRandomString:
     def test_is_32_hex(self) -> None:

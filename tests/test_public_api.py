@@ -84,8 +84,8 @@ PROVIDER_SIGNATURES = {
 STATIC_METHODS = ("get_file_tail", "get_random_string", "is_remote", "recursive_paths", "strip_file_header")
 """Methods flytekit declares static, callable on the class itself."""
 
-ASYNC_METHODS = ("async_get_data", "async_put_data", "async_put_raw_data")
-"""Methods that are coroutines; their sync twins are not."""
+ASYNC_METHODS = ("async_get_data", "async_put_data", "async_put_raw_data", "get_async_filesystem_for_path")
+"""Methods that are coroutines, as in flytekit; the transfer methods' sync twins are not."""
 
 SYNC_METHODS = (
     "get_data",
@@ -206,7 +206,7 @@ class TestProviderSurface:
 
     @pytest.mark.parametrize("name", ASYNC_METHODS)
     def test_async(self, name: str) -> None:
-        """The ``async_`` methods are coroutine functions."""
+        """The ``async_`` methods and ``get_async_filesystem_for_path`` are coroutine functions."""
         assert inspect.iscoroutinefunction(getattr(FileAccessProvider, name))
 
     @pytest.mark.parametrize("name", SYNC_METHODS)

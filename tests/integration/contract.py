@@ -310,6 +310,64 @@ class ProviderContract:
         with pytest.raises(InvalidInputError, match="cannot read the BytesIO"):
             provider.put_raw_data(buffer, file_name="closed.bin")
 
+    @pytest.mark.parametrize(
+        ("make", "expected"),
+        [
+            (lambda: io.BytesIO(b"0123456789"), b"0123456789"),
+            (lambda: io.StringIO("text \u00e9"), "text \u00e9".encode()),
+        ],
+        ids=["BytesIO", "StringIO"],
+    )
+    def test_put_raw_data_rewinds_buffer(
+        self, provider: FileAccessProvider, make: Any, expected: bytes
+    ) -> None:
+        """A buffer is uploaded from its start: uploaded twice, or after a partial read, it is whole.
+
+        flytekit 1.16 rewinds too; persist used to read from the current position, so the
+        second upload of the same buffer was empty.
+        """
+        buffer = make()
+        buffer.read(3)
+        first = provider.put_raw_data(buffer, upload_prefix="rewind", file_name="first.bin")
+        second = provider.put_raw_data(buffer, upload_prefix="rewind", file_name="second.bin")
+        assert self.read_remote(provider, first) == expected
+        assert self.read_remote(provider, second) == expected
+
+    def test_put_raw_data_reads_pipe_from_where_it_is(self, provider: FileAccessProvider) -> None:
+        """A stream that cannot seek (a pipe) is uploaded from its current position."""
+        read_fd, write_fd = os.pipe()
+        with os.fdopen(write_fd, "wb") as writer:
+            writer.write(b"header|payload")
+        with os.fdopen(read_fd, "rb") as reader:
+            assert not reader.seekable()
+            reader.read(len(b"header|"))
+            uri = provider.put_raw_data(reader, file_name="pipe.bin")
+        assert self.read_remote(provider, uri) == b"payload"
+
+    def test_put_raw_data_refuses_write_only_file(self, provider: FileAccessProvider, tmp_path: Path) -> None:
+        """A file opened for writing is refused up front, naming its type and what to pass."""
+        with (
+            open(tmp_path / "out.bin", "wb") as handle,
+            pytest.raises(
+                InvalidInputError,
+                match=r"cannot read the BufferedWriter to upload: it is not readable \(readable\(\) is",
+            ),
+        ):
+            provider.put_raw_data(handle, file_name="w.bin")
+
+    def test_put_raw_data_refuses_unreadable_buffer(self, provider: FileAccessProvider) -> None:
+        """A BytesIO whose readable() is False is refused, as flytekit refuses it, and nothing is stored."""
+
+        class WriteOnly(io.BytesIO):
+            def readable(self) -> bool:
+                return False
+
+        with pytest.raises(
+            InvalidInputError, match=r"cannot read the WriteOnly to upload: it is not readable"
+        ):
+            provider.put_raw_data(WriteOnly(b"secret"), upload_prefix="refused", file_name="w.bin")
+        assert not provider.exists(provider.join(provider.raw_output_prefix, "refused", "w.bin"))
+
 
 class RemoteContract(ProviderContract):
     """ProviderContract plus user metadata on stored objects (object stores only)."""

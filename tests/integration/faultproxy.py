@@ -15,6 +15,11 @@ Failure modes:
 - ``"reset"``: close the client connection without answering, with ``SO_LINGER`` 0 so the
   client sees a TCP reset.
 
+Access refusal (:meth:`FaultProxy.deny`), independent of injected failures, makes the proxy act
+as a public bucket that rejects credentials: ``"signed"`` answers every signed request (an
+``Authorization`` header, or a presigned URL's ``X-Amz-Signature`` or ``Signature`` query
+parameter) with ``403 AccessDenied`` and forwards anonymous ones; ``"all"`` refuses anonymous requests too.
+
 Forwarding keeps the method, the request target (path and query) and all end-to-end headers,
 including the client's ``Host`` header, which botocore signs; the proxy connects to the upstream
 by address. Request bodies are streamed with their framing (``Content-Length`` or chunked, which
@@ -44,6 +49,9 @@ if TYPE_CHECKING:
 FailureMode = Literal["slowdown", "reset"]
 """How an injected failure looks to the client."""
 
+DenyMode = Literal["signed", "all"]
+"""Which requests :meth:`FaultProxy.deny` refuses with 403 AccessDenied."""
+
 DEFAULT_FAIL_METHODS: frozenset[str] = frozenset({"PUT", "POST"})
 """Methods counted toward injected failures unless told otherwise: the writes."""
 
@@ -53,6 +61,13 @@ SLOWDOWN_BODY = (
     b"<RequestId>%s</RequestId><HostId>faultproxy</HostId></Error>"
 )
 """S3 ``SlowDown`` error document; ``%s`` takes the request id."""
+
+ACCESS_DENIED_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
+    b"<RequestId>%s</RequestId><HostId>faultproxy</HostId></Error>"
+)
+"""S3 ``AccessDenied`` error document; ``%s`` takes the request id."""
 
 _CHUNK = 64 * 1024
 _UPSTREAM_TIMEOUT = 120.0
@@ -102,6 +117,9 @@ class FaultProxy:
         self._methods: frozenset[str] = DEFAULT_FAIL_METHODS
         self._requests_seen: collections.Counter[str] = collections.Counter()
         self._failures_injected = 0
+        self._deny: DenyMode | None = None
+        self._denied = 0
+        self._anonymous_forwarded = 0
         self._connections_accepted = 0
         self._open_connections: set[socket.socket] = set()
         self._all_closed = threading.Condition(self._lock)
@@ -149,8 +167,21 @@ class FaultProxy:
         with self._lock:
             self._requests_seen.clear()
             self._failures_injected = 0
+            self._denied = 0
+            self._anonymous_forwarded = 0
             self._connections_accepted = 0
         self.fail_first(n, mode, methods)
+
+    def deny(self, which: DenyMode | None) -> None:
+        """Refuse requests with 403 AccessDenied: ``"signed"`` ones, ``"all"``, or none (``None``).
+
+        Raises:
+            ValueError: ``which`` is not ``"signed"``, ``"all"`` or ``None``.
+        """
+        if which not in ("signed", "all", None):
+            raise ValueError(f"which must be 'signed', 'all' or None, got {which!r}")
+        with self._lock:
+            self._deny = which
 
     # -- observation -----------------------------------------------------------------------
 
@@ -171,6 +202,18 @@ class FaultProxy:
         """Number of requests answered with an injected failure."""
         with self._lock:
             return self._failures_injected
+
+    @property
+    def denied(self) -> int:
+        """Number of requests refused with 403 AccessDenied by :meth:`deny`."""
+        with self._lock:
+            return self._denied
+
+    @property
+    def anonymous_forwarded(self) -> int:
+        """Number of unsigned requests forwarded upstream."""
+        with self._lock:
+            return self._anonymous_forwarded
 
     @property
     def failures_remaining(self) -> int:
@@ -231,15 +274,21 @@ class FaultProxy:
 
     # -- used by the handler -----------------------------------------------------------------
 
-    def _register(self, request: http.server.BaseHTTPRequestHandler) -> FailureMode | None:
+    def _register(self, request: http.server.BaseHTTPRequestHandler) -> FailureMode | Literal["deny"] | None:
         """Count a request and return the failure to inject, if any."""
         method = request.command or ""
+        signed = _is_signed(request)
         with self._lock:
             self._requests_seen[method] += 1
+            if self._deny == "all" or (self._deny == "signed" and signed):
+                self._denied += 1
+                return "deny"
             if self._remaining > 0 and method in self._methods:
                 self._remaining -= 1
                 self._failures_injected += 1
                 return self._mode
+            if not signed:
+                self._anonymous_forwarded += 1
         return None
 
     def _connection_opened(self, conn: socket.socket) -> None:
@@ -251,6 +300,15 @@ class FaultProxy:
         with self._all_closed:
             self._open_connections.discard(conn)
             self._all_closed.notify_all()
+
+
+def _is_signed(request: http.server.BaseHTTPRequestHandler) -> bool:
+    """Whether a request carries AWS credentials: an Authorization header or a presigned query."""
+    if request.headers.get("Authorization"):
+        return True
+    query = urllib.parse.urlsplit(request.path).query
+    # X-Amz-Signature: SigV4 presigned URLs; Signature: the SigV2 ones boto3 still makes for S3.
+    return any(name.lower() in ("x-amz-signature", "signature") for name, _ in urllib.parse.parse_qsl(query))
 
 
 class _ProxyServer(socketserver.ThreadingTCPServer):
@@ -315,14 +373,17 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             if not expects_continue:
                 self._drain_body()
             self._abort()
-        elif failure == "slowdown":
+        elif failure in ("slowdown", "deny"):
             if expects_continue:
                 # The client holds the body back until it sees 100 Continue, so answer now
                 # and close: the connection's state is ambiguous if it sends the body anyway.
                 self.close_connection = True
             else:
                 self._drain_body()
-            self._send_slowdown()
+            if failure == "deny":
+                self._send_error_document(403, "Forbidden", ACCESS_DENIED_BODY)
+            else:
+                self._send_error_document(503, "Slow Down", SLOWDOWN_BODY)
         else:
             if expects_continue:
                 self.send_response_only(100)
@@ -344,10 +405,10 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             sock.close()
 
-    def _send_slowdown(self) -> None:
+    def _send_error_document(self, status: int, reason: str, template: bytes) -> None:
         request_id = uuid.uuid4().hex[:16].upper()
-        body = SLOWDOWN_BODY % request_id.encode()
-        self.send_response_only(503, "Slow Down")
+        body = template % request_id.encode()
+        self.send_response_only(status, reason)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amz-request-id", request_id)

@@ -260,6 +260,67 @@ class TestReset:
         assert proxy.failures_injected == 2
 
 
+class TestDeny:
+    def test_signed_requests_get_access_denied(self, proxy: FaultProxy, client: Any, s3_bucket: str) -> None:
+        """deny("signed"): a request with an Authorization header gets 403 AccessDenied."""
+        client.put_object(Bucket=s3_bucket, Key="k", Body=b"public")
+        proxy.deny("signed")
+        with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+            client.get_object(Bucket=s3_bucket, Key="k")
+        assert proxy.denied == 1
+
+    def test_presigned_url_is_denied(self, proxy: FaultProxy, client: Any, s3_bucket: str) -> None:
+        """A presigned URL (X-Amz-Signature in the query) counts as signed."""
+        client.put_object(Bucket=s3_bucket, Key="k", Body=b"public")
+        url = client.generate_presigned_url("get_object", Params={"Bucket": s3_bucket, "Key": "k"})
+        proxy.deny("signed")
+        conn = _connect(proxy)
+        try:
+            conn.request("GET", url.removeprefix(proxy.url))
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert response.status == 403
+        assert ET.fromstring(body).findtext("Code") == "AccessDenied"
+
+    def test_anonymous_requests_are_forwarded(self, proxy: FaultProxy, client: Any, s3_bucket: str) -> None:
+        """deny("signed"): an unsigned GET reaches moto, which serves the public-read object."""
+        client.put_object(Bucket=s3_bucket, Key="k", Body=b"public", ACL="public-read")
+        proxy.deny("signed")
+        conn = _connect(proxy)
+        try:
+            conn.request("GET", f"/{s3_bucket}/k")
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert (response.status, body) == (200, b"public")
+        assert (proxy.denied, proxy.anonymous_forwarded) == (0, 1)
+
+    def test_deny_all_refuses_anonymous_requests(self, proxy: FaultProxy, s3_bucket: str) -> None:
+        """deny("all"): an unsigned GET gets 403 as well; deny(None) lifts it."""
+        proxy.deny("all")
+        conn = _connect(proxy)
+        try:
+            conn.request("GET", f"/{s3_bucket}/k")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 403
+            proxy.deny(None)
+            conn.request("GET", f"/{s3_bucket}?list-type=2")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+        finally:
+            conn.close()
+
+    def test_rejects_unknown_deny_mode(self, proxy: FaultProxy) -> None:
+        """Only 'signed', 'all' and None are deny modes."""
+        with pytest.raises(ValueError, match="which must be"):
+            proxy.deny("some")  # type: ignore[arg-type]
+
+
 class TestControl:
     def test_reset_clears_counters_and_arms_failures(
         self, proxy: FaultProxy, client: Any, s3_bucket: str

@@ -13,7 +13,15 @@ from typing import Any, ClassVar, NamedTuple
 
 import pytest
 
-from persist import DataConfig, DownloadError, FileAccessProvider, InvalidInputError, S3Config, UploadError
+from persist import (
+    DataConfig,
+    DataNotFoundError,
+    DownloadError,
+    FileAccessProvider,
+    InvalidInputError,
+    S3Config,
+    UploadError,
+)
 from persist._fs import clear_filesystem_cache
 from persist.config import GenericPersistenceConfig
 from tests.integration.contract import METADATA, RemoteContract
@@ -340,3 +348,121 @@ def test_repeated_calls_build_one_client(
         assert provider.exists(f"s3://{s3_bucket}/missing-{i}") is False
     built = len(_obstore._STORES) if engine == "obstore" else len(_fs._FS_CACHE)
     assert built == 1
+
+
+PUBLIC_TREE = {"a.txt": b"alpha", "sub/b.bin": bytes(range(256)), "sub/deeper/c.csv": b"x,y\n1,2\n"}
+"""The files of the public folder, by key under ``public/``."""
+
+
+@pytest.fixture
+def public_bucket(s3_admin_client: Any, s3_bucket: str) -> str:
+    """A bucket whose policy lets anyone list it and read its objects, holding ``PUBLIC_TREE``."""
+    import json
+
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{s3_bucket}", f"arn:aws:s3:::{s3_bucket}/*"],
+            }
+        ],
+    }
+    s3_admin_client.put_bucket_policy(Bucket=s3_bucket, Policy=json.dumps(policy))
+    for key, content in PUBLIC_TREE.items():
+        s3_admin_client.put_object(Bucket=s3_bucket, Key=f"public/{key}", Body=content)
+    return s3_bucket
+
+
+class TestAnonymousFallback:
+    """A public bucket that refuses the configured keys, as flytekit handles it: retry unsigned.
+
+    The fault proxy answers every signed request with 403 AccessDenied and forwards unsigned
+    ones to moto, which serves them under the bucket's public-read policy.
+    """
+
+    @pytest.fixture
+    def provider(self, tmp_path: Path, engine: str, proxy: FaultProxy) -> FileAccessProvider:
+        proxy.deny("signed")
+        return FileAccessProvider(tmp_path / "sb", "s3://unused/raw/", s3_config(proxy.url, engine=engine))
+
+    def test_folder_download_falls_back_to_anonymous(
+        self, provider: FileAccessProvider, proxy: FaultProxy, public_bucket: str, tmp_path: Path
+    ) -> None:
+        """A folder whose listing refuses the keys is downloaded without them, whole.
+
+        persist's obstore engine used to fail here, as the refusal came from the listing
+        rather than from a file's download.
+        """
+        out = tmp_path / "out"
+        provider.get_data(f"s3://{public_bucket}/public", str(out), is_multipart=True)
+        got = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert got == PUBLIC_TREE
+        assert proxy.denied >= 1
+        assert proxy.anonymous_forwarded >= 1 + len(PUBLIC_TREE)
+
+    def test_file_download_falls_back_to_anonymous(
+        self, provider: FileAccessProvider, proxy: FaultProxy, public_bucket: str, tmp_path: Path
+    ) -> None:
+        """A single file does the same."""
+        out = tmp_path / "a.txt"
+        provider.get_data(f"s3://{public_bucket}/public/a.txt", str(out))
+        assert out.read_bytes() == b"alpha"
+        assert proxy.denied >= 1
+
+    def test_missing_folder_in_public_bucket_is_not_found(
+        self, provider: FileAccessProvider, public_bucket: str, tmp_path: Path
+    ) -> None:
+        """Anonymous access that finds nothing is DataNotFoundError, not a refusal."""
+        with pytest.raises(DataNotFoundError, match=f"s3://{public_bucket}/nothing-here"):
+            provider.get_data(f"s3://{public_bucket}/nothing-here", str(tmp_path / "out"), is_multipart=True)
+
+    def test_folder_refused_to_everyone_keeps_the_first_error(
+        self, provider: FileAccessProvider, proxy: FaultProxy, public_bucket: str, tmp_path: Path
+    ) -> None:
+        """When anonymous access is refused too, the error is the credentials' AccessDenied."""
+        proxy.deny("all")
+        src = f"s3://{public_bucket}/public"
+        out = tmp_path / "out"
+        with pytest.raises(
+            DownloadError, match=rf"^download {src} -> {out} failed \(.*(AccessDenied|403 Forbidden)"
+        ) as info:
+            provider.get_data(src, str(out), is_multipart=True)
+        assert info.value.__cause__ is not None
+        assert not out.exists() or list(out.rglob("*")) == []
+
+    def test_file_refused_to_everyone_keeps_the_first_error(
+        self, provider: FileAccessProvider, proxy: FaultProxy, public_bucket: str, tmp_path: Path
+    ) -> None:
+        """The same for a single file: DownloadError naming both paths, nothing written."""
+        proxy.deny("all")
+        src = f"s3://{public_bucket}/public/a.txt"
+        out = tmp_path / "a.txt"
+        with pytest.raises(DownloadError, match=rf"^download {src} -> {out} failed; {out} left unchanged"):
+            provider.get_data(src, str(out))
+        assert not out.exists()
+
+
+def test_async_filesystem_is_awaited(s3_endpoint: str, s3_bucket: str, tmp_path: Path) -> None:
+    """``await provider.get_async_filesystem_for_path(uri)`` gives an async s3fs on the caller's loop.
+
+    As in flytekit 1.16, where it is a coroutine function; persist's used to be a plain one, so
+    flytekit callers that await it broke.
+    """
+    import asyncio
+
+    provider = FileAccessProvider(tmp_path / "sb", f"s3://{s3_bucket}/raw/", s3_config(s3_endpoint))
+
+    async def round_trip() -> bytes:
+        fs = await provider.get_async_filesystem_for_path(f"s3://{s3_bucket}/async.txt")
+        assert fs.asynchronous
+        try:
+            await fs._pipe_file(f"{s3_bucket}/async.txt", b"awaited")
+            return bytes(await fs._cat_file(f"{s3_bucket}/async.txt"))
+        finally:
+            if fs._s3 is not None:
+                await fs._s3.close()
+
+    assert asyncio.run(round_trip()) == b"awaited"
