@@ -22,6 +22,8 @@ import click
 from pydantic import SecretStr
 
 from persist import __version__
+from persist._errors import explain
+from persist._plan import secret_values
 from persist._sources import (
     SECRETS_DIR_ENV,
     Layer,
@@ -33,16 +35,11 @@ from persist._sources import (
     load,
     resolve,
 )
-from persist._text import MASK, backend_reason, redact
+from persist._text import MASK, redact
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
 from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
-from persist.options import (
-    CONFIGURED_PROTOCOLS,
-    GCS_PROTOCOLS,
-    get_fsspec_storage_options,
-    secret_values,
-)
-from persist.paths import get_protocol, is_remote, join, strip_file_header
+from persist.options import CONFIGURED_PROTOCOLS, GCS_PROTOCOLS, get_fsspec_storage_options
+from persist.paths import is_remote, join, strip_file_header
 
 if TYPE_CHECKING:
     from persist.provider import FileAccessProvider
@@ -302,7 +299,6 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, uri, config)
         target = join(provider.raw_output_prefix, name, sep="/" if is_remote(uri) else os.sep)
-        fs = provider._transfer(get_protocol(uri)).fs
         written = False
 
         def write() -> str:
@@ -312,23 +308,23 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
             return target
 
         def read() -> str:
-            data = bytes(fs.cat_file(target))
+            copy = os.path.join(scratch, "read-back")
+            provider.get_data(target, copy)
+            with open(copy, "rb") as handle:
+                data = handle.read()
             if data != payload:
                 raise PersistError(f"read back {len(data)} bytes that differ from the {len(payload)} written")
             return f"{len(data)} bytes match"
 
         def listing() -> str:
-            fs.invalidate_cache()
-            names = {
-                str(n).rstrip("/").rsplit("/", 1)[-1] for n in fs.ls(strip_file_header(uri), detail=False)
-            }
+            names = {str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in provider.ls(uri)}
             if name not in names:
                 raise PersistError(f"{name} is missing from the listing of {uri}")
             return f"{len(names)} entries"
 
         def delete() -> str:
             nonlocal written
-            fs.rm_file(target)
+            provider.rm_file(target)
             written = False
             return "removed"
 
@@ -355,50 +351,6 @@ def _step(step: str, action: Callable[[], str], secrets: list[str]) -> bool:
     elapsed = (time.perf_counter() - started) * 1000
     click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
     return True
-
-
-_EXPLANATIONS = {
-    "InvalidAccessKeyId": "the server does not know this access key id",
-    "SignatureDoesNotMatch": "the secret key does not match the access key id",
-    "NoSuchBucket": "the bucket does not exist",
-    "AccessDenied": "the credentials are not allowed to do this here",
-    "ContainerNotFound": "the container does not exist",
-    "AuthenticationFailed": "the account key or token was refused",
-    "AuthorizationFailure": "the credentials are not allowed to do this here",
-    "ExpiredToken": "the session token has expired",
-    "InvalidToken": "the session token is not valid",
-}
-
-
-def explain(exc: BaseException) -> str:
-    """One line a person can act on: what went wrong, then the backend's own reason."""
-    text = _chain_text(exc)
-    reason = backend_reason(exc.__cause__ or exc) if isinstance(exc, PersistError) else backend_reason(exc)
-    if isinstance(exc, PersistError) and exc.__cause__ is None:
-        return str(exc).splitlines()[0]
-    if reason in _EXPLANATIONS:
-        return f"{_EXPLANATIONS[reason]} ({reason})"
-    lowered = text.lower()
-    if (
-        "name or service not known" in lowered
-        or "nodename nor servname" in lowered
-        or "getaddrinfo" in lowered
-    ):
-        return f"cannot resolve the endpoint's host name (DNS): {reason}"
-    if "connection refused" in lowered or "could not connect" in lowered or "cannot connect" in lowered:
-        return f"cannot connect to the endpoint; is the URL right and the server up? ({reason})"
-    if "timed out" in lowered or "timeout" in lowered:
-        return f"the endpoint did not answer in time ({reason})"
-    return reason
-
-
-def _chain_text(exc: BaseException) -> str:
-    parts: list[str] = []
-    current: BaseException | None = exc
-    while current is not None and len(parts) < 10:
-        parts.append(f"{type(current).__name__}: {current}")
-        current = current.__cause__ or current.__context__
-    return " | ".join(parts)
 
 
 @contextmanager
@@ -760,7 +712,6 @@ def _is_folder(provider: FileAccessProvider, uri: str) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
 def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
     """List the objects and folders directly under URI."""
-    from persist.errors import DataNotFoundError
     from persist.provider import FileAccessProvider
 
     if as_json:
@@ -768,27 +719,15 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
     config = DataConfig.auto(config_file)
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, scratch, config)
-        fs = provider.get_filesystem_for_path(uri)
-        path = strip_file_header(uri)
-        try:
-            entries = fs.ls(path, detail=True)
-        except FileNotFoundError as exc:
-            raise DataNotFoundError(f"{uri} does not exist") from exc
-        except Exception as exc:
-            raise PersistError(redact(f"cannot list {uri} ({explain(exc)})", secret_values(config))) from exc
+        entries = provider.ls(uri)
     rows = []
     for entry in sorted(entries, key=lambda e: str(e["name"])):
-        name = str(entry["name"])
-        shown = fs.unstrip_protocol(name) if is_remote(uri) else name
-        modified = next(
-            (entry[k] for k in ("LastModified", "last_modified", "updated", "mtime") if entry.get(k)), None
-        )
         rows.append(
             {
-                "name": shown,
-                "type": entry.get("type", "file"),
-                "size": int(entry.get("size") or 0),
-                "modified": iso_utc(modified),
+                "name": str(entry["name"]),
+                "type": entry["type"],
+                "size": entry["size"],
+                "modified": iso_utc(entry["modified"]),
             }
         )
     if as_json:

@@ -168,9 +168,8 @@ class S3Config(BaseModel):
     Env: PERSIST_S3__ADDRESSING_STYLE, FLYTE_AWS_ADDRESSING_STYLE."""
 
     retries: int = Field(default=3, ge=0)
-    """Retries after the first attempt for throttling and connection resets (2 means at most
-    3 attempts); also used for Azure through the obstore engine.
-    Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
+    """Retries after the first attempt for throttling and connection resets of S3 requests
+    (2 means at most 3 attempts). Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
 
     backoff: Annotated[Seconds, AfterValidator(_bounded_backoff)] = timedelta(seconds=5)
     """Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601, at
@@ -285,6 +284,15 @@ class AzureBlobStorageConfig(BaseModel):
     account_host: str | None = None
     """Blob host name (https assumed), or a full http(s)://host:port[/account] URL for emulators
     and sovereign clouds. Env: PERSIST_AZURE__ACCOUNT_HOST."""
+
+    retries: int = Field(default=3, ge=0)
+    """Retries after the first attempt for throttling and connection resets of Azure requests
+    through the obstore engine (2 means at most 3 attempts); under adlfs the Azure SDK's own
+    policy applies. Env: PERSIST_AZURE__RETRIES."""
+
+    backoff: Annotated[Seconds, AfterValidator(_bounded_backoff)] = timedelta(seconds=5)
+    """Base delay between Azure retries, doubled each retry, with jitter; seconds or ISO 8601,
+    at most 300 s. Env: PERSIST_AZURE__BACKOFF."""
 
     @field_validator("account_host")
     @classmethod

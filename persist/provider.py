@@ -8,36 +8,16 @@ import pathlib
 import tempfile
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
-from persist._fs import (
-    RetryPolicy,
-    build_filesystem,
-    is_access_denied,
-    is_not_found,
-    run_async,
-    run_sync,
-)
-from persist._text import backend_reason, redact
-from persist._transfer import FileFailedError, Progress, Transfer
+from persist._backend import Entry, make_backend
+from persist._errors import Kind, classify, raise_persist_error
+from persist._fs import build_filesystem, run_async, run_sync
+from persist._plan import enable_debug_logging, plan_for, secret_values
+from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
-from persist.errors import (
-    DataNotFoundError,
-    DownloadError,
-    InvalidInputError,
-    PersistError,
-    UploadError,
-)
-from persist.options import (
-    FILE_PROTOCOLS,
-    S3_PROTOCOLS,
-    choose_engine,
-    get_additional_fsspec_call_kwargs,
-    get_fsspec_storage_options,
-    obstore_part_size,
-    obstore_setup_args,
-    secret_values,
-)
+from persist.errors import DataNotFoundError, InvalidInputError
+from persist.options import FILE_PROTOCOLS, get_fsspec_storage_options
 from persist.paths import check_relative_key, get_file_tail, get_protocol, join, split_protocol
 from persist.paths import is_remote as _is_remote
 from persist.paths import strip_file_header as _strip_file_header
@@ -165,55 +145,11 @@ class FileAccessProvider:
     def _transfer(
         self, protocol: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
     ) -> Transfer:
-        """The engine for one protocol: obstore or fsspec (``generic.engine``), tuned for persist.
-
-        Either way persist owns the one retry budget: the backend client makes one attempt
-        per call and persist retries throttling and resets with the configured backoff.
-        """
-        cfg = self._data_config
-        configured = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
-        # adlfs and gcsfs retry inside their SDKs; persist adds none on top of them.
-        retry = RetryPolicy(retries=0, backoff=0.0)
-        if protocol in S3_PROTOCOLS:
-            retry = configured
-            if cfg.s3.enable_debug:
-                import logging
-
-                for name in ("s3fs", "botocore", "aiobotocore"):
-                    logging.getLogger(name).setLevel(logging.DEBUG)
-        metadata = self._execution_metadata if cfg.generic.attach_execution_metadata else {}
-        common: dict[str, Any] = {
-            "fs_factory": lambda: self._transfer_filesystem(protocol, anonymous),
-            "protocol": protocol,
-            "concurrency": cfg.generic.max_concurrency,
-            "metadata": dict(metadata),
-            "progress": progress,
-        }
-        # Caller kwargs are s3fs/adlfs/gcsfs put arguments: only the fsspec engine understands them.
-        if not put_kwargs and choose_engine(protocol, cfg, anonymous) == "obstore":
-            from persist._obstore import ObstoreTransfer
-
-            store_args = obstore_setup_args(protocol, cfg, anonymous=anonymous)
-            store_args["retry_config"] = {**store_args["retry_config"], "max_retries": 0}
-            return ObstoreTransfer(
-                retry=configured,
-                store_args=store_args,
-                chunk_size=obstore_part_size(cfg),
-                **common,
-            )
-        call_kwargs = get_additional_fsspec_call_kwargs(protocol, "put", cfg)
-        return Transfer(retry=retry, put_kwargs={**call_kwargs, **put_kwargs}, **common)
-
-    def _transfer_filesystem(self, protocol: str, anonymous: bool) -> AbstractFileSystem:
-        """Persist's own fsspec instance: for S3, botocore and s3fs make one attempt per call."""
-        options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous)
-        tune: dict[str, Any] = {}
-        if protocol in S3_PROTOCOLS:
-            config_kwargs = dict(options.get("config_kwargs", {}))
-            config_kwargs["retries"] = {"total_max_attempts": 1, "mode": "standard"}
-            options["config_kwargs"] = config_kwargs
-            tune["retries"] = 1
-        return build_filesystem(protocol, options, tune=tune)
+        """The transfer core over the backend the plan for ``protocol`` names."""
+        plan = plan_for(self._data_config, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
+        enable_debug_logging(plan)
+        backend = make_backend(plan, self._execution_metadata)
+        return Transfer(backend=backend, retry=plan.retry, concurrency=plan.concurrency, progress=progress)
 
     # --- paths --------------------------------------------------------------------------
 
@@ -350,17 +286,47 @@ class FileAccessProvider:
 
     async def _exists(self, path: str) -> bool:
         protocol = get_protocol(path)
-        if protocol in FILE_PROTOCOLS:
-            return os.path.exists(_strip_file_header(path))
         try:
             return await self._transfer(protocol).exists(path)
         except Exception as exc:
-            if not is_access_denied(exc):
-                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+            if (
+                classify(exc) is not Kind.DENIED
+                or not plan_for(self._data_config, protocol).anonymous_fallback
+            ):
+                raise_persist_error(exc, "lookup", path, secrets=self._secrets)
             try:
                 return await self._transfer(protocol, anonymous=True).exists(path)
             except Exception:
-                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+                raise_persist_error(exc, "lookup", path, secrets=self._secrets)
+
+    # --- listings and deletes -----------------------------------------------------------
+
+    def ls(self, path: str) -> list[Entry]:
+        """The files and folders directly under ``path``, through the engine that serves it.
+
+        Each entry has ``name`` (a full URI for remote paths), ``type`` (``file`` or
+        ``directory``), ``size`` and ``modified`` (as the backend gives it, or None).
+
+        Raises:
+            DataNotFoundError: nothing is at ``path``.
+            PersistError: the listing failed; the text says why.
+        """
+        return run_sync(lambda: self._call(path, "list", lambda t: t.ls(path)))
+
+    def rm_file(self, path: str) -> None:
+        """Delete the one file or object at ``path``.
+
+        Raises:
+            DataNotFoundError: nothing is at ``path``.
+            PersistError: the delete failed; the text says why.
+        """
+        run_sync(lambda: self._call(path, "delete", lambda t: t.rm_file(path)))
+
+    async def _call(self, path: str, operation: Any, action: Any) -> Any:
+        try:
+            return await action(self._transfer(get_protocol(path)))
+        except Exception as exc:
+            raise_persist_error(exc, operation, path, secrets=self._secrets)
 
     # --- downloads ----------------------------------------------------------------------
 
@@ -404,24 +370,19 @@ class FileAccessProvider:
         protocol = get_protocol(from_path)
         try:
             await self._get_with(self._transfer(protocol, progress=progress), from_path, to_path, recursive)
-        except PersistError:
-            raise
         except Exception as exc:
-            cause = _cause(exc)
-            if is_not_found(cause):
-                raise DataNotFoundError(f"{from_path} does not exist") from cause
             # A refusal can come from a file's download or, for a folder, from its listing:
             # either way public data is retried without credentials, as flytekit does.
-            if protocol in FILE_PROTOCOLS or not is_access_denied(cause):
-                raise self._first_error(from_path, to_path, recursive, exc) from cause
-            await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
+            if classify(exc) is Kind.DENIED and plan_for(self._data_config, protocol).anonymous_fallback:
+                await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
+                return to_path
+            self._download_error(exc, from_path, to_path, recursive)
         return to_path
 
-    async def _get_with(self, transfer: Transfer, from_path: str, to_path: str, recursive: bool) -> None:
+    @staticmethod
+    async def _get_with(transfer: Transfer, from_path: str, to_path: str, recursive: bool) -> None:
         if recursive:
             await transfer.get_tree(from_path, to_path)
-        elif transfer.local and os.path.isdir(_strip_file_header(from_path)):
-            raise InvalidInputError(f"{from_path} is a folder; pass is_multipart=True (recursive=True)")
         else:
             await transfer.get_file(from_path, to_path, single=True)
 
@@ -441,22 +402,13 @@ class FileAccessProvider:
         try:
             anonymous = self._transfer(protocol, anonymous=True, progress=progress)
             await self._get_with(anonymous, from_path, to_path, recursive)
-        except PersistError:
-            raise
         except Exception as again:
-            if is_not_found(_cause(again)):
-                raise DataNotFoundError(f"{from_path} does not exist") from _cause(again)
-            original = _cause(first)
-            raise self._first_error(from_path, to_path, recursive, first) from original
+            if classify(again) is Kind.NOT_FOUND:
+                self._download_error(again, from_path, to_path, recursive)
+            self._download_error(first, from_path, to_path, recursive)
 
-    def _first_error(self, from_path: str, to_path: str, recursive: bool, exc: Exception) -> DownloadError:
-        """The DownloadError for a failed download: per file when a file failed, else overall."""
-        if isinstance(exc, FileFailedError):
-            return self._download_error(_download_text(from_path, to_path, exc, recursive), _cause(exc))
-        return self._download_error(f"download {from_path} -> {to_path} failed", exc)
-
-    def _download_error(self, text: str, cause: BaseException) -> DownloadError:
-        return DownloadError(redact(f"{text} ({backend_reason(cause)})", self._secrets))
+    def _download_error(self, exc: Exception, from_path: str, to_path: str, recursive: bool) -> NoReturn:
+        raise_persist_error(exc, "download", from_path, to_path, recursive=recursive, secrets=self._secrets)
 
     # --- uploads ------------------------------------------------------------------------
 
@@ -497,24 +449,17 @@ class FileAccessProvider:
         if not os.path.exists(source):
             raise DataNotFoundError(f"{source} does not exist; nothing was uploaded to {remote_path}")
         transfer = self._transfer(get_protocol(remote_path), **kwargs)
+        folder = os.path.isdir(source)
         try:
-            if os.path.isdir(source):
+            if folder:
                 await transfer.put_tree(source, remote_path)
             elif recursive:
-                await transfer.put_file(
-                    source,
-                    join(remote_path, os.path.basename(source), sep=transfer_sep(transfer)),
-                    single=True,
-                )
+                target = join(remote_path, os.path.basename(source), sep=transfer.backend.sep)
+                await transfer.put_file(source, target, single=True)
             else:
                 await transfer.put_file(source, remote_path, single=True)
-        except PersistError:
-            raise
-        except FileFailedError as failed:
-            cause = failed.__cause__ or failed
-            where = f" at {failed.src}" if os.path.isdir(source) else ""
-            text = f"upload {source} -> {remote_path} failed{where} ({backend_reason(cause)})"
-            raise UploadError(redact(text, self._secrets)) from cause
+        except Exception as exc:
+            raise_persist_error(exc, "upload", source, remote_path, recursive=folder, secrets=self._secrets)
         return remote_path
 
     def put_raw_data(
@@ -624,27 +569,9 @@ class FileAccessProvider:
         return to_path
 
 
-def transfer_sep(transfer: Transfer) -> str:
-    """The separator of a transfer's destination."""
-    return os.sep if transfer.local else "/"
-
-
 def _with_sep(path: str) -> str:
     sep = os.sep if get_protocol(path) in FILE_PROTOCOLS else "/"
     return path if path.endswith(sep) else path + sep
-
-
-def _cause(exc: BaseException) -> BaseException:
-    """The backend error behind a FileFailedError; any other error is its own cause."""
-    if isinstance(exc, FileFailedError):
-        return exc.__cause__ or exc
-    return exc
-
-
-def _download_text(src: str, dst: str, failed: FileFailedError, recursive: bool) -> str:
-    if recursive:
-        return f"download {src} -> {dst} failed at {failed.src}; files already written are complete"
-    return f"download {src} -> {dst} failed; {dst} left unchanged"
 
 
 def _check_readable(buffer: io.IOBase) -> None:
