@@ -279,6 +279,11 @@ def explain(exc: BaseException) -> str:
         return f"{_EXPLANATIONS[reason]} ({reason})"
     if isinstance(cause, _loaded("google.auth.exceptions", "GoogleAuthError")):
         return f"no usable Google credentials ({reason})"
+    kind = classify(cause)
+    if kind is Kind.DENIED:
+        return f"the credentials were refused or are not allowed to do this here ({reason})"
+    if kind is Kind.NOT_FOUND:
+        return f"it does not exist ({reason})"
     lowered = _chain_text(exc).lower()
     if (
         "name or service not known" in lowered

@@ -223,21 +223,16 @@ class ObstoreBackend:
         bucket, key = self._split(path)
         store = self._store(bucket)
         prefix = key.rstrip("/")
-        entries: list[Entry] = []
-        if prefix:
-            try:
-                meta = await obstore.head_async(store, prefix)
-            except FileNotFoundError:
-                pass
-            else:
-                return [self._entry(bucket, meta["path"], "file", meta["size"], meta["last_modified"])]
+        # The listing first: a refused LIST names its reason (SignatureDoesNotMatch...), where a
+        # refused HEAD has no body to name one. Only an empty listing asks whether a file is there.
         found = await obstore.list_with_delimiter_async(store, prefix=prefix or None)
-        entries.extend(self._entry(bucket, p, "directory", 0, None) for p in found["common_prefixes"])
+        entries = [self._entry(bucket, p, "directory", 0, None) for p in found["common_prefixes"]]
         entries.extend(
             self._entry(bucket, m["path"], "file", m["size"], m["last_modified"]) for m in found["objects"]
         )
         if prefix and not entries:
-            raise FileNotFoundError(f"{path} does not exist")
+            meta = await obstore.head_async(store, prefix)  # FileNotFoundError when nothing is there
+            return [self._entry(bucket, meta["path"], "file", meta["size"], meta["last_modified"])]
         return entries
 
     def _entry(self, bucket: str, key: str, kind: str, size: int, modified: Any) -> Entry:
