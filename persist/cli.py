@@ -792,7 +792,7 @@ def main() -> None:
         raise
     finally:
         # The process exits next. Frozen objects are skipped by the garbage collector, which
-        # otherwise walks every imported module and model schema once more at shutdown: about
-        # 60 ms of a 0.45 s `persist validate`. atexit handlers still run and the standard
-        # streams are still flushed; the operating system reclaims the memory.
+        # otherwise walks every imported module and model schema once more at shutdown (its
+        # cost: benchmarks/README.md). atexit handlers still run and the standard streams are
+        # still flushed; the operating system reclaims the memory.
         gc.freeze()

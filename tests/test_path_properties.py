@@ -9,8 +9,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from persist.errors import InvalidInputError
-from persist.paths import get_file_tail, join, safe_join, split_protocol, strip_file_header
+from persist.paths import check_relative_key, get_file_tail, join, split_protocol, strip_file_header
 from tests.path_strategies import SAFE_CHARS, bases, keys, names, remote_bases, segments
+
+
+def safe_join(prefix: str, name: str, what: str = "name") -> str:
+    """What the provider does with a caller's name: check it, then join it to the prefix."""
+    check_relative_key(name, what, prefix)
+    return join(prefix, name)
 
 
 def _has_dotdot_segment(name: str) -> bool:
