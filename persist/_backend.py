@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from persist._transfer import Progress
 
 __all__ = [
+    "MULTIPART_FLOOR",
     "Backend",
     "Entry",
     "FileJob",
@@ -33,6 +34,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+MULTIPART_FLOOR = 5 * 1024 * 1024
+"""S3's smallest part: neither engine uploads a file of this size or less in parts, so a failed
+upload of one leaves no unfinished multipart upload to abort."""
 
 FileJob = tuple[str, str, "int | None"]
 """One file of a folder transfer: source, destination, size (None when not known)."""

@@ -20,7 +20,15 @@ from typing import Any, Literal, NoReturn
 from persist._text import backend_reason, exception_chain, redact
 from persist.errors import DataNotFoundError, DownloadError, InvalidInputError, PersistError, UploadError
 
-__all__ = ["FileFailedError", "Kind", "classify", "explain", "raise_persist_error", "to_persist_error"]
+__all__ = [
+    "FileFailedError",
+    "Kind",
+    "Operation",
+    "classify",
+    "explain",
+    "raise_persist_error",
+    "to_persist_error",
+]
 
 
 class FileFailedError(Exception):

@@ -7,9 +7,8 @@ import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from persist._backend import Entry, FileJob, abort_s3_uploads, azure_metadata, bounded
+from persist._backend import MULTIPART_FLOOR, Entry, FileJob, abort_s3_uploads, azure_metadata, bounded
 from persist._fs import build_filesystem
-from persist.config import MiB
 from persist.options import AZURE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS
 
 if TYPE_CHECKING:
@@ -18,10 +17,7 @@ if TYPE_CHECKING:
     from persist._plan import Plan
     from persist._transfer import Progress
 
-__all__ = ["MULTIPART_FLOOR", "FsspecBackend"]
-
-MULTIPART_FLOOR = 5 * MiB
-"""S3's smallest part: neither engine uploads a file of this size or less in parts."""
+__all__ = ["FsspecBackend"]
 
 
 class FsspecBackend:

@@ -19,10 +19,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from persist._backend import Entry, FileJob, abort_s3_uploads, azure_metadata, bounded
+from persist._backend import MULTIPART_FLOOR, Entry, FileJob, abort_s3_uploads, azure_metadata, bounded
 from persist._errors import Kind, classify
 from persist._fs import build_filesystem
-from persist._fsspec_backend import MULTIPART_FLOOR
 from persist._plan import AZURE_MAX_BLOCKS, S3_MAX_PARTS, upload_part_size
 from persist.config import MiB
 from persist.errors import InvalidInputError

@@ -8,10 +8,11 @@ import pathlib
 import tempfile
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
 from persist._backend import Entry, make_backend
-from persist._errors import Kind, classify, raise_persist_error
+from persist._errors import Kind, Operation, classify, raise_persist_error
 from persist._fs import build_filesystem, run_async, run_sync
 from persist._plan import enable_debug_logging, plan_for, secret_values
 from persist._transfer import Progress, Transfer
@@ -322,7 +323,8 @@ class FileAccessProvider:
         """
         run_sync(lambda: self._call(path, "delete", lambda t: t.rm_file(path)))
 
-    async def _call(self, path: str, operation: Any, action: Any) -> Any:
+    async def _call(self, path: str, operation: Operation, action: Callable[[Transfer], Awaitable[T]]) -> T:
+        """Run one request on ``path``'s transfer core, its errors mapped at the boundary."""
         try:
             return await action(self._transfer(get_protocol(path)))
         except Exception as exc:
