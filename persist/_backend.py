@@ -9,10 +9,9 @@ unfinished uploads — is the transfer core's (``_transfer.Transfer``). The impl
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from persist.paths import split_protocol
 
@@ -25,15 +24,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MULTIPART_FLOOR",
     "Backend",
+    "BatchCopy",
     "Entry",
     "FileJob",
     "abort_s3_uploads",
     "azure_metadata",
-    "bounded",
     "make_backend",
 ]
-
-T = TypeVar("T")
 
 MULTIPART_FLOOR = 5 * 1024 * 1024
 """S3's smallest part: neither engine uploads a file of this size or less in parts, so a failed
@@ -41,6 +38,13 @@ upload of one leaves no unfinished multipart upload to abort."""
 
 FileJob = tuple[str, str, "int | None"]
 """One file of a folder transfer: source, destination, size (None when not known)."""
+
+
+class BatchCopy(Protocol):
+    """Copies a folder's files in one go; returns how many were copied."""
+
+    async def __call__(self, jobs: Iterable[FileJob], progress: Progress | None) -> int:
+        """Copy each (source, destination, size) job, reporting finished files to ``progress``."""
 
 
 class Entry(TypedDict):
@@ -83,19 +87,13 @@ class Backend(Protocol):
     async def abort_unfinished(self, rpath: str, size: int) -> int:
         """Abort unfinished multipart uploads of ``rpath`` after a failed upload; return how many."""
 
-    async def copy_many(
-        self,
-        jobs: Iterable[FileJob],
-        each: Callable[[FileJob], Awaitable[None]],
-        limit: int,
-        progress: Progress | None,
-    ) -> int:
-        """Run a folder's file jobs; return how many files were done.
+    @property
+    def copy_batch(self) -> BatchCopy | None:
+        """A faster way to copy a whole folder's files than one at a time, or None.
 
-        Remote backends run ``each`` (the core's retried, atomic single-file transfer), at
-        most ``limit`` at a time. A backend with a faster way for a whole batch (the local
-        disk's one-thread kernel copy) may use it instead, with the same guarantees, reporting
-        each finished file to ``progress``.
+        The local disk has one (a single thread of kernel copies, each file written atomically
+        and reported to ``progress``); for the others the core runs its retried single-file
+        transfers, at most ``generic.max_concurrency`` at a time.
         """
 
     async def ls(self, path: str) -> list[Entry]:
@@ -103,33 +101,6 @@ class Backend(Protocol):
 
     async def rm_file(self, path: str) -> None:
         """Delete one file."""
-
-
-async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]], limit: int) -> int:
-    """Run ``work`` on each item, at most ``limit`` at a time, pulling items only as needed.
-
-    The first failure stops new work; the ones in flight finish, then it is raised.
-    """
-    iterator = iter(items)
-    done = 0
-    failure: BaseException | None = None
-
-    async def worker() -> None:
-        nonlocal done, failure
-        for item in iterator:
-            if failure is not None:
-                return
-            try:
-                await work(item)
-            except BaseException as exc:
-                failure = failure or exc
-                return
-            done += 1
-
-    await asyncio.gather(*(worker() for _ in range(max(1, limit))))
-    if failure is not None:
-        raise failure
-    return done
 
 
 _AZURE_METADATA_NAME = re.compile(r"[^A-Za-z0-9_]")

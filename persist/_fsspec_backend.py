@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from persist._backend import MULTIPART_FLOOR, Entry, FileJob, abort_s3_uploads, azure_metadata, bounded
+from persist._backend import MULTIPART_FLOOR, BatchCopy, Entry, abort_s3_uploads, azure_metadata
 from persist._fs import build_filesystem
 from persist.options import AZURE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS
 
@@ -15,7 +14,6 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from persist._plan import Plan
-    from persist._transfer import Progress
 
 __all__ = ["FsspecBackend"]
 
@@ -76,15 +74,10 @@ class FsspecBackend:
             return 0
         return await abort_s3_uploads(self.fs, rpath)
 
-    async def copy_many(
-        self,
-        jobs: Iterable[FileJob],
-        each: Callable[[FileJob], Awaitable[None]],
-        limit: int,
-        progress: Progress | None,
-    ) -> int:
-        """Each file through the core, at most ``limit`` at a time."""
-        return await bounded(jobs, each, limit)
+    @property
+    def copy_batch(self) -> BatchCopy | None:
+        """None: a folder's files go through the core one at a time, each retried."""
+        return None
 
     async def ls(self, path: str) -> list[Entry]:
         """The entries directly under ``path``, names as full URIs."""

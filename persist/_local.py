@@ -18,7 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from persist._backend import Entry, FileJob
+from persist._backend import BatchCopy, Entry, FileJob
 from persist._errors import FileFailedError
 from persist.config import MiB
 from persist.errors import InvalidInputError
@@ -66,15 +66,10 @@ class LocalBackend:
         """Nothing to abort: a local copy leaves no parts."""
         return 0
 
-    async def copy_many(
-        self,
-        jobs: Iterable[FileJob],
-        each: Callable[[FileJob], Awaitable[None]],
-        limit: int,
-        progress: Progress | None,
-    ) -> int:
-        """Copy every file in one worker thread, each atomically (``each`` is not needed)."""
-        return await self._copy_in_thread(jobs, progress)
+    @property
+    def copy_batch(self) -> BatchCopy:
+        """Copy a folder's files in one worker thread, each atomically (see ``_copy_in_thread``)."""
+        return self._copy_in_thread
 
     async def ls(self, path: str) -> list[Entry]:
         """The entries directly in the folder ``path`` (or the file itself)."""

@@ -14,12 +14,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from persist._backend import MULTIPART_FLOOR, Entry, FileJob, abort_s3_uploads, azure_metadata, bounded
+from persist._backend import MULTIPART_FLOOR, BatchCopy, Entry, abort_s3_uploads, azure_metadata
 from persist._errors import Kind, classify
 from persist._fs import build_filesystem
 from persist._plan import AZURE_MAX_BLOCKS, S3_MAX_PARTS, upload_part_size
@@ -30,7 +29,6 @@ from persist.paths import split_protocol
 
 if TYPE_CHECKING:
     from persist._plan import Plan
-    from persist._transfer import Progress
 
 __all__ = ["ObstoreBackend", "clear_store_cache", "wait_for_handovers"]
 
@@ -205,15 +203,10 @@ class ObstoreBackend:
         fs = build_filesystem(self._protocol, self._plan.fs_options, tune=self._plan.fs_tune)
         return await abort_s3_uploads(fs, rpath)
 
-    async def copy_many(
-        self,
-        jobs: Iterable[FileJob],
-        each: Callable[[FileJob], Awaitable[None]],
-        limit: int,
-        progress: Progress | None,
-    ) -> int:
-        """Each file through the core, at most ``limit`` at a time."""
-        return await bounded(jobs, each, limit)
+    @property
+    def copy_batch(self) -> BatchCopy | None:
+        """None: a folder's files go through the core one at a time, each retried."""
+        return None
 
     async def ls(self, path: str) -> list[Entry]:
         """The objects and prefixes directly under ``path``, names as full URIs."""

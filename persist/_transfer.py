@@ -13,9 +13,9 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from persist._errors import FileFailedError
 from persist._local import CleanedUpOnFailure, temp_path, walk_local
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from persist._fs import RetryPolicy
 
 __all__ = ["ABORT_TIMEOUT", "Progress", "Transfer"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("persist")
 
@@ -220,7 +222,14 @@ class Transfer:
         """
         sep = self.backend.sep
         jobs = ((path, join(rroot, rel, sep=sep), size) for path, rel, size in _sized(walk_local(lroot)))
-        return await self.backend.copy_many(jobs, self._put_job, self.concurrency, self.progress)
+        return await self._run(jobs, self._put_job)
+
+    async def _run(self, jobs: Iterable[FileJob], each: Callable[[FileJob], Awaitable[None]]) -> int:
+        """A folder's file jobs: the backend's batch copy if it has one, else ``each``, bounded."""
+        batch = self.backend.copy_batch
+        if batch is not None:
+            return await batch(jobs, self.progress)
+        return await bounded(jobs, each, self.concurrency)
 
     async def _put_job(self, job: FileJob) -> None:
         await self.put_file(*job)
@@ -253,7 +262,7 @@ class Transfer:
         # Every folder at once, rather than a look for each file: each look lets go of the GIL,
         # which costs a hand-off while obstore's threads wait for it (see _sized).
         await asyncio.to_thread(_make_folders, [lroot, *inside])
-        return await self.backend.copy_many(jobs, self._get_job, self.concurrency, self.progress)
+        return await self._run(jobs, self._get_job)
 
     async def _listing(self, rroot: str) -> list[tuple[str, str, int]]:
         """(path, relative key, size) of every file at or under ``rroot``; refuses a missing root."""
@@ -272,6 +281,33 @@ class Transfer:
         if not listing and not await self.exists(rroot):
             raise DataNotFoundError(f"{rroot} does not exist or holds no files")
         return listing
+
+
+async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]], limit: int) -> int:
+    """Run ``work`` on each item, at most ``limit`` at a time, pulling items only as needed.
+
+    The first failure stops new work; the ones in flight finish, then it is raised.
+    """
+    iterator = iter(items)
+    done = 0
+    failure: BaseException | None = None
+
+    async def worker() -> None:
+        nonlocal done, failure
+        for item in iterator:
+            if failure is not None:
+                return
+            try:
+                await work(item)
+            except BaseException as exc:
+                failure = failure or exc
+                return
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(max(1, limit))))
+    if failure is not None:
+        raise failure
+    return done
 
 
 def _sized(files: Iterable[tuple[str, str]], batch: int = 256) -> Iterator[FileJob]:
