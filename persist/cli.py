@@ -27,9 +27,9 @@ from persist._sources import (
     Layer,
     Loaded,
     Origin,
-    YamlFileSource,
     default_sources,
     env_name,
+    file_sources,
     load,
     resolve,
 )
@@ -191,15 +191,15 @@ class FileReport:
 def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     """Load one file as DataConfig would, collecting every problem instead of stopping."""
     report = FileReport(path)
-    sources = default_sources(path) if use_env else [YamlFileSource(path)]
+    sources = default_sources(DataConfig, path) if use_env else file_sources(DataConfig, path)
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
         warnings.simplefilter("ignore")
         try:
-            report.config, _ = load(sources)
+            report.config, _ = load(DataConfig, sources)
         except ConfigError as err:
             report.problems.extend(str(p) for p in err.problems)
-    layer = YamlFileSource(path)()
+    layer = file_sources(DataConfig, path)[0]()
     report.bucket = layer.bucket[0] if layer.bucket else None
     notes = _file_notes(path, layer)
     if strict:
@@ -418,7 +418,7 @@ def _plain(value: Any) -> Any:
 
 def effective_config(config_file: str | None) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
-    return _effective(resolve(default_sources(config_file)))
+    return _effective(resolve(DataConfig, default_sources(DataConfig, config_file)))
 
 
 def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
@@ -452,7 +452,7 @@ def show(config_file: str | None, fmt: str) -> None:
     A Flyte file's bucket (storage.container) and variables ignored because they are empty
     follow as comments; keys persist cannot honour are warnings on stderr.
     """
-    loaded = resolve(default_sources(config_file))
+    loaded = resolve(DataConfig, default_sources(DataConfig, config_file))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
     shown: dict[str, Any] = _effective(loaded)
