@@ -836,8 +836,7 @@ def main() -> None:
             os._exit(EXIT_INTERRUPTED)
         raise
     finally:
-        # The process exits next. Frozen objects are skipped by the garbage collector, which
-        # otherwise walks every imported module and model schema once more at shutdown: about
-        # 60 ms of a 0.45 s `persist validate`. atexit handlers still run and the standard
-        # streams are still flushed; the operating system reclaims the memory.
+        # The process exits next: frozen objects spare the collector a last walk over every
+        # module and schema (benchmarks/README.md, "Decisions measured"). atexit handlers
+        # still run and the standard streams are still flushed.
         gc.freeze()
