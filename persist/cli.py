@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from persist import __version__
 from persist._sources import (
     SECRETS_DIR_ENV,
+    ExtraSource,
     Layer,
     Loaded,
     Origin,
@@ -416,9 +417,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def effective_config(config_file: str | None) -> dict[str, dict[str, dict[str, Any]]]:
+def effective_config(
+    config_file: str | None, extra_sources: Sequence[ExtraSource] = ()
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
-    return _effective(resolve(DataConfig, default_sources(DataConfig, config_file)))
+    return _effective(resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources)))
+
+
+def _extra_source(spec: str) -> ExtraSource:
+    """``MODULE:NAME``: a source factory (or ``(slot, factory)`` pair) to import."""
+    import importlib
+
+    module_name, sep, name = spec.partition(":")
+    if not sep or not module_name or not name:
+        raise click.BadParameter(f"{spec!r} is not MODULE:NAME", param_hint="'--source'")
+    if os.getcwd() not in sys.path:
+        # As `python -m` and other MODULE:NAME tools (uvicorn, gunicorn) do: a console script
+        # does not put the current directory on the path, where the module usually is.
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: ExtraSource = getattr(importlib.import_module(module_name), name)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import {module_name}: {exc}", param_hint="'--source'") from None
+    except AttributeError:
+        raise click.BadParameter(f"{module_name} has no {name}", param_hint="'--source'") from None
+    return found
 
 
 def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
@@ -446,13 +469,22 @@ def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
     help="YAML file to read (default: PERSIST_CONFIG, else FLYTECTL_CONFIG).",
 )
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def show(config_file: str | None, fmt: str) -> None:
+@click.option(
+    "--source",
+    "extra",
+    multiple=True,
+    metavar="MODULE:NAME",
+    help="Also read an extra pydantic-settings source: NAME in MODULE builds it from the settings "
+    "class, or is a (slot, factory) pair (see examples/vault_source.py). Repeatable.",
+)
+def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
     """Print the effective config after all sources, each value with its source; secrets masked.
 
     A Flyte file's bucket (storage.container) and variables ignored because they are empty
     follow as comments; keys persist cannot honour are warnings on stderr.
     """
-    loaded = resolve(DataConfig, default_sources(DataConfig, config_file))
+    extra_sources = [_extra_source(spec) for spec in extra]
+    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
     shown: dict[str, Any] = _effective(loaded)

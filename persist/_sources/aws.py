@@ -68,12 +68,17 @@ class AwsSecretsManagerSource(AWSSecretsManagerSettingsSource, Explained):
             # pydantic-settings fetches the secret, parses its JSON and folds the keys' case.
             values = super()._load_env_vars()
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "ClientError")
-            hint = {
-                "ResourceNotFoundException": f"no such secret; check {AWS_SECRET_ID_ENV} and the region",
-                "AccessDeniedException": "access denied; the credentials need secretsmanager:GetSecretValue",
-            }.get(code, "check the secret and the credentials")
-            self._problem(f"cannot read the secret ({code}): {hint}")
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code") or "ClientError")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "ResourceNotFoundException":
+                reason = f"no such secret ({code}); check {AWS_SECRET_ID_ENV} and the region"
+            elif code in ("AccessDeniedException", "AccessDenied") or status == 403:
+                # Classified by status too: a denial may come without a parseable code.
+                reason = f"access denied ({code}); the credentials need secretsmanager:GetSecretValue"
+            else:
+                reason = f"{code}; check the secret and the credentials"
+            self._problem(f"cannot read the secret: {reason}")
             return {}
         except BotoCoreError as exc:
             self._problem(f"cannot read the secret: {type(exc).__name__}")
