@@ -36,6 +36,7 @@ class VaultSource(PydanticBaseSettingsSource):
         return values or None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
+        """Every section the store holds values for."""
         data: dict[str, Any] = {}
         for field_name, field in self.settings_cls.model_fields.items():
             value, key, _ = self.get_field_value(field, field_name)

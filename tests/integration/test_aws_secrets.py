@@ -118,7 +118,9 @@ class TestSecretErrors:
             f"(ResourceNotFoundException); check {AWS_SECRET_ID_ENV} and the region"
         )
 
-    def test_unknown_key_is_named_with_a_hint(self, secrets_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_unknown_key_is_named_with_a_hint(
+        self, secrets_client: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A misspelt key is an error naming the secret and the field, never the value."""
         secret_id = make_secret(secrets_client, {"PERSIST_S3__SECRET_ACESS_KEY": CANARY})
         monkeypatch.setenv(AWS_SECRET_ID_ENV, secret_id)
@@ -135,10 +137,14 @@ class TestSecretErrors:
         """A key that is not PERSIST_<SECTION>__<FIELD> says what the form is."""
         secret_id = make_secret(secrets_client, {"s3.region": "r"})
         monkeypatch.setenv(AWS_SECRET_ID_ENV, secret_id)
-        with pytest.raises(ConfigError, match=r"S3\.REGION is not a persist setting; use PERSIST_<SECTION>__"):
+        with pytest.raises(
+            ConfigError, match=r"S3\.REGION is not a persist setting; use PERSIST_<SECTION>__"
+        ):
             DataConfig.auto()
 
-    def test_secret_that_is_not_a_json_object(self, secrets_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_secret_that_is_not_a_json_object(
+        self, secrets_client: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A plain-text secret is an error naming the secret, without echoing it."""
         name = f"persist/test/{uuid.uuid4().hex[:12]}"
         secrets_client.create_secret(Name=name, SecretString=CANARY)
@@ -206,7 +212,7 @@ def iam_enforced(endpoint: str) -> Iterator[None]:
             headers={"Content-Type": "text/plain"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local moto
+        with urllib.request.urlopen(request, timeout=10) as response:
             previous: str = json.loads(response.read())["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
         return previous
 
