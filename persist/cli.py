@@ -168,9 +168,9 @@ def cli(debug: bool) -> None:
 
     Configuration comes from, highest priority first: PERSIST_<SECTION>__<FIELD> variables,
     flytekit's FLYTE_* variables, the YAML file (--config, else PERSIST_CONFIG, else
-    FLYTECTL_CONFIG), files in the
-    directory named by PERSIST_SECRETS_DIR, then defaults. Run `persist show` to see which
-    source set each value.
+    FLYTECTL_CONFIG), files in the directory named by PERSIST_SECRETS_DIR, the AWS Secrets
+    Manager secret named by PERSIST_AWS_SECRET_ID, then defaults. Run `persist show` to see
+    which source set each value.
     """
 
 

@@ -371,8 +371,8 @@ class DataConfig(BaseModel):
     ``DataConfig()`` holds the defaults and reads nothing. ``DataConfig.auto()`` reads every
     source, highest priority first: keyword arguments, ``PERSIST_<SECTION>__<FIELD>`` variables,
     flytekit's ``FLYTE_*`` variables, the YAML file (``config_file``, else ``PERSIST_CONFIG``, else
-    ``FLYTECTL_CONFIG``), the
-    directory named by ``PERSIST_SECRETS_DIR``, then the defaults.
+    ``FLYTECTL_CONFIG``), the directory named by ``PERSIST_SECRETS_DIR``, the AWS Secrets
+    Manager secret named by ``PERSIST_AWS_SECRET_ID``, then the defaults.
 
     **Usage**: ``DataConfig.auto("storage.yaml").s3.endpoint``
     """
