@@ -444,7 +444,7 @@ def _extra_source(spec: str) -> ExtraSource:
     return found
 
 
-def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
+def _effective(loaded: Loaded[DataConfig]) -> dict[str, dict[str, dict[str, Any]]]:
     config, origins = loaded.config, loaded.origins
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for section in SECTIONS:

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from persist._sources import (
+    AWS_SECRET_ID_ENV,
     CONFIG_ENV,
     SECRETS_DIR_ENV,
     KeywordSource,
@@ -241,6 +242,67 @@ class TestSourceClasses:
         config, origins = load(DataConfig, default_sources(DataConfig, None, {"s3": S3Config(retries=7)}))
         assert (config.s3.retries, config.s3.region) == (7, "eu-north-1")
         assert origins[("s3", "region")] == Origin("PERSIST_S3__REGION", "s3.region")
+
+
+class TestSecretsDirWalk:
+    def test_link_out_of_the_directory_is_not_read(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A secret file that is a link to a file outside the directory is skipped, not read."""
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "stolen").write_text("from-outside", encoding="utf-8")
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        (secrets / "PERSIST_S3__REGION").symlink_to(outside / "stolen")
+        (secrets / "PERSIST_S3__ACCESS_KEY_ID").write_text("inside\n", encoding="utf-8")
+        monkeypatch.setenv(SECRETS_DIR_ENV, str(secrets))
+        config = DataConfig.auto()
+        assert (config.s3.region, config.s3.access_key_id) == (None, "inside")
+
+    def test_unreadable_secret_file_is_named(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A secret file that is not UTF-8 is an error naming the file, without its bytes."""
+        (tmp_path / "PERSIST_S3__SECRET_ACCESS_KEY").write_bytes(b"\xff\xfe secret")
+        monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path))
+        with pytest.raises(ConfigError) as info:
+            DataConfig.auto()
+        assert str(info.value) == (
+            f"{tmp_path / 'PERSIST_S3__SECRET_ACCESS_KEY'}: cannot read the secret file: it is not UTF-8 text"
+        )
+
+
+class TestAwsSecretSelection:
+    """What happens before any request; tests/integration/test_aws_secrets.py talks to moto."""
+
+    def test_without_boto3_the_error_says_what_to_install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """PERSIST_AWS_SECRET_ID without boto3 installed names the extra to install."""
+        monkeypatch.setitem(sys.modules, "boto3", None)  # what `import boto3` meets when it is absent
+        monkeypatch.setenv(AWS_SECRET_ID_ENV, "prod/persist")
+        with pytest.raises(ConfigError) as info:
+            DataConfig.auto()
+        assert str(info.value) == (
+            "PERSIST_AWS_SECRET_ID: reading an AWS Secrets Manager secret needs boto3; "
+            "run `pip install 'persist[aws-secrets]'`"
+        )
+
+    def test_without_a_region_the_error_names_the_variable(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """No PERSIST_AWS_SECRET_REGION and no AWS region anywhere is an error saying what to set."""
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+        monkeypatch.setenv(AWS_SECRET_ID_ENV, "prod/persist")
+        with pytest.raises(ConfigError) as info:
+            DataConfig.auto()
+        assert str(info.value) == (
+            "PERSIST_AWS_SECRET_REGION: no region for the secret 'prod/persist'; "
+            "set PERSIST_AWS_SECRET_REGION or AWS_REGION"
+        )
+
+    def test_unset_secret_id_reads_no_secret(self) -> None:
+        """Without PERSIST_AWS_SECRET_ID there is no AWS source at all (boto3 is not imported for it)."""
+        assert not any(
+            type(t.source).__name__ == "AwsSecretsManagerSource" for t in default_sources(DataConfig)
+        )
 
 
 class TestExtensionPoint:

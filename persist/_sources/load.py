@@ -15,7 +15,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
@@ -248,10 +248,10 @@ def merge(layers: Iterable[Layer]) -> Layer:
 
 
 @dataclass(frozen=True)
-class Loaded:
+class Loaded(Generic[ModelT]):
     """What :func:`resolve` found: the config and everything ``persist show`` explains about it."""
 
-    config: Any
+    config: ModelT
     origins: dict[Loc, Origin]
     bucket: tuple[str, Origin] | None
     """The deployment's bucket named by a Flyte file (``storage.container``), if any."""
@@ -267,11 +267,10 @@ def load(model: type[ModelT], sources: Iterable[Traced]) -> tuple[ModelT, dict[L
         ConfigError: listing every problem found, each naming its source and dotted field.
     """
     loaded = resolve(model, sources)
-    config: ModelT = loaded.config
-    return config, loaded.origins
+    return loaded.config, loaded.origins
 
 
-def resolve(model: type[BaseModel], sources: Iterable[Traced]) -> Loaded:
+def resolve(model: type[ModelT], sources: Iterable[Traced]) -> Loaded[ModelT]:
     """Like :func:`load`, also returning the deployment's bucket, ignored variables and notes.
 
     Raises:
@@ -279,7 +278,7 @@ def resolve(model: type[BaseModel], sources: Iterable[Traced]) -> Loaded:
     """
     merged = merge(source() for source in sources)
     problems = list(merged.problems)
-    config: BaseModel | None = None
+    config: ModelT | None = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
