@@ -13,7 +13,6 @@ __all__ = [
     "get_protocol",
     "is_remote",
     "join",
-    "safe_join",
     "split_protocol",
     "strip_file_header",
 ]
@@ -91,9 +90,3 @@ def check_relative_key(name: str, what: str, prefix: str) -> None:
     segments = name.replace("\\", "/").split("/")
     if ".." in segments:
         raise InvalidInputError(f"{what} {name!r} escapes {prefix}; use a name without '..' segments")
-
-
-def safe_join(prefix: str, name: str, what: str = "name", sep: str = "/") -> str:
-    """``join(prefix, name)``, refusing a name with ``..`` segments that could leave ``prefix``."""
-    check_relative_key(name, what, prefix)
-    return join(prefix, name, sep=sep)

@@ -14,7 +14,6 @@ from persist.paths import (
     get_protocol,
     is_remote,
     join,
-    safe_join,
     split_protocol,
     strip_file_header,
 )
@@ -235,35 +234,3 @@ class TestCheckRelativeKey:
     def test_allows_names_without_dotdot_segment(self, name: str) -> None:
         """Dots inside a segment, ``.``, leading separators and backslash names are fine."""
         check_relative_key(name, "file_name", "s3://bucket/raw/")
-
-
-class TestSafeJoin:
-    def test_joins_a_plain_name(self) -> None:
-        """A plain name is joined under the prefix."""
-        assert safe_join("s3://bucket/raw/", "a/b.txt") == "s3://bucket/raw/a/b.txt"
-
-    def test_leading_separator_stays_under_prefix(self) -> None:
-        """An absolute-looking name still lands under the prefix."""
-        assert safe_join("s3://bucket/raw", "/etc/passwd") == "s3://bucket/raw/etc/passwd"
-
-    def test_allows_dots_inside_a_segment(self) -> None:
-        """``a..b`` is an ordinary name."""
-        assert safe_join("/tmp/raw", "a..b") == "/tmp/raw/a..b"
-
-    def test_refuses_escape(self) -> None:
-        """A ``..`` segment raises, naming what and where."""
-        with pytest.raises(
-            InvalidInputError,
-            match=r"^upload_prefix '\.\./x' escapes s3://bucket/raw/; use a name without '\.\.' segments$",
-        ):
-            safe_join("s3://bucket/raw/", "../x", what="upload_prefix")
-
-    def test_refuses_backslash_escape(self) -> None:
-        """A ``..`` segment written with backslashes raises too."""
-        with pytest.raises(InvalidInputError, match="escapes"):
-            safe_join("/tmp/raw", "a\\..\\..\\b")
-
-    def test_default_what_is_name(self) -> None:
-        """Without ``what``, the message calls the value a name."""
-        with pytest.raises(InvalidInputError, match=r"^name '\.\.' escapes"):
-            safe_join("/tmp/raw", "..")
