@@ -308,9 +308,9 @@ def obstore_part_size(data_config: DataConfig) -> int:
     """The part size the obstore engine uploads with.
 
     ``generic.write_chunk_size_bytes`` when a source set it (even to its default), else
-    :data:`OBSTORE_PART_SIZE` (measured faster than flytekit's 25 MiB default through obstore:
-    see benchmarks/README.md). A file that would need too many parts of this size gets larger
-    ones (:func:`upload_part_size`).
+    :data:`OBSTORE_PART_SIZE`. The field keeps flytekit's 25 MiB default for the fsspec engine;
+    obstore uploads faster with smaller parts (benchmarks/README.md, "Decisions measured"). A
+    file that would need too many parts of this size gets larger ones (:func:`upload_part_size`).
     """
     generic = data_config.generic
     if "write_chunk_size_bytes" in generic.model_fields_set:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
-from persist._flyte import STORAGE_TYPES, STOW_KINDS
+from persist._sources.flyte_layout import STORAGE_TYPES, STOW_KINDS
 from persist.config import SECTIONS, AddressingStyle, DataConfig
 
 __all__ = ["SCHEMA_FILES", "config_file_schema", "render", "write_schemas"]

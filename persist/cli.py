@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,12 +26,13 @@ from persist._errors import explain
 from persist._plan import secret_values
 from persist._sources import (
     SECRETS_DIR_ENV,
+    ExtraSource,
     Layer,
     Loaded,
     Origin,
-    YamlFileSource,
     default_sources,
     env_name,
+    file_sources,
     load,
     resolve,
 )
@@ -169,9 +170,9 @@ def cli(debug: bool) -> None:
 
     Configuration comes from, highest priority first: PERSIST_<SECTION>__<FIELD> variables,
     flytekit's FLYTE_* variables, the YAML file (--config, else PERSIST_CONFIG, else
-    FLYTECTL_CONFIG), files in the
-    directory named by PERSIST_SECRETS_DIR, then defaults. Run `persist show` to see which
-    source set each value.
+    FLYTECTL_CONFIG), files in the directory named by PERSIST_SECRETS_DIR, the AWS Secrets
+    Manager secret named by PERSIST_AWS_SECRET_ID, then defaults. Run `persist show` to see
+    which source set each value.
     """
 
 
@@ -193,15 +194,15 @@ class FileReport:
 def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     """Load one file as DataConfig would, collecting every problem instead of stopping."""
     report = FileReport(path)
-    sources = default_sources(path) if use_env else [YamlFileSource(path)]
+    sources = default_sources(DataConfig, path) if use_env else file_sources(DataConfig, path)
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
         warnings.simplefilter("ignore")
         try:
-            report.config, _ = load(sources)
+            report.config, _ = load(DataConfig, sources)
         except ConfigError as err:
             report.problems.extend(str(p) for p in err.problems)
-    layer = YamlFileSource(path)()
+    layer = file_sources(DataConfig, path)[0]()
     report.bucket = layer.bucket[0] if layer.bucket else None
     notes = _file_notes(path, layer)
     if strict:
@@ -373,12 +374,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def effective_config(config_file: str | None) -> dict[str, dict[str, dict[str, Any]]]:
+def effective_config(
+    config_file: str | None, extra_sources: Sequence[ExtraSource] = ()
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
-    return _effective(resolve(default_sources(config_file)))
+    return _effective(resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources)))
 
 
-def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
+def _extra_source(spec: str) -> ExtraSource:
+    """``MODULE:NAME``: a source factory (or ``(slot, factory)`` pair) to import."""
+    import importlib
+
+    module_name, sep, name = spec.partition(":")
+    if not sep or not module_name or not name:
+        raise click.BadParameter(f"{spec!r} is not MODULE:NAME", param_hint="'--source'")
+    if os.getcwd() not in sys.path:
+        # As `python -m` and other MODULE:NAME tools (uvicorn, gunicorn) do: a console script
+        # does not put the current directory on the path, where the module usually is.
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: ExtraSource = getattr(importlib.import_module(module_name), name)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import {module_name}: {exc}", param_hint="'--source'") from None
+    except AttributeError:
+        raise click.BadParameter(f"{module_name} has no {name}", param_hint="'--source'") from None
+    return found
+
+
+def _effective(loaded: Loaded[DataConfig]) -> dict[str, dict[str, dict[str, Any]]]:
     config, origins = loaded.config, loaded.origins
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for section in SECTIONS:
@@ -403,13 +426,22 @@ def _effective(loaded: Loaded) -> dict[str, dict[str, dict[str, Any]]]:
     help="YAML file to read (default: PERSIST_CONFIG, else FLYTECTL_CONFIG).",
 )
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def show(config_file: str | None, fmt: str) -> None:
+@click.option(
+    "--source",
+    "extra",
+    multiple=True,
+    metavar="MODULE:NAME",
+    help="Also read an extra pydantic-settings source: NAME in MODULE builds it from the settings "
+    "class, or is a (slot, factory) pair (see examples/vault_source.py). Repeatable.",
+)
+def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
     """Print the effective config after all sources, each value with its source; secrets masked.
 
     A Flyte file's bucket (storage.container) and variables ignored because they are empty
     follow as comments; keys persist cannot honour are warnings on stderr.
     """
-    loaded = resolve(default_sources(config_file))
+    extra_sources = [_extra_source(spec) for spec in extra]
+    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
     shown: dict[str, Any] = _effective(loaded)
@@ -791,8 +823,7 @@ def main() -> None:
             os._exit(EXIT_INTERRUPTED)
         raise
     finally:
-        # The process exits next. Frozen objects are skipped by the garbage collector, which
-        # otherwise walks every imported module and model schema once more at shutdown (its
-        # cost: benchmarks/README.md). atexit handlers still run and the standard streams are
-        # still flushed; the operating system reclaims the memory.
+        # The process exits next: frozen objects spare the collector a last walk over every
+        # module and schema (benchmarks/README.md, "Decisions measured"). atexit handlers
+        # still run and the standard streams are still flushed.
         gc.freeze()

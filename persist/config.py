@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import warnings
+from collections.abc import Sequence
 from datetime import timedelta
 from os import PathLike
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -18,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -26,6 +25,9 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from persist.errors import PersistDeprecationWarning
+
+if TYPE_CHECKING:
+    from persist._sources import ExtraSource
 
 __all__ = [
     "AddressingStyle",
@@ -42,9 +44,6 @@ AddressingStyle: TypeAlias = Literal["auto", "virtual", "path"]
 
 Engine: TypeAlias = Literal["auto", "fsspec", "obstore"]
 """Which library moves the bytes: obstore (Rust, faster) or fsspec (s3fs, adlfs, gcsfs)."""
-
-GCSTokenKind: TypeAlias = Literal["anon", "google_default", "cloud"]
-"""Special values of ``GCSConfig.token``; anything else is a path to a service-account JSON."""
 
 MiB = 1024 * 1024
 
@@ -359,11 +358,17 @@ SECTIONS: dict[str, type[BaseModel]] = {
 }
 """The sections of a DataConfig, by the key used in files and ``PERSIST_<SECTION>__`` names."""
 
+
+def _is_secret(annotation: Any) -> bool:
+    """Whether a field's type is SecretStr, alone or in a union (``SecretStr | None``)."""
+    return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
+
+
 SECRET_FIELDS: frozenset[tuple[str, str]] = frozenset(
     (section, name)
     for section, model in SECTIONS.items()
     for name, info in model.model_fields.items()
-    if info.annotation is not None and "SecretStr" in str(info.annotation)
+    if _is_secret(info.annotation)
 )
 """(section, field) pairs whose values are secrets."""
 
@@ -374,8 +379,8 @@ class DataConfig(BaseModel):
     ``DataConfig()`` holds the defaults and reads nothing. ``DataConfig.auto()`` reads every
     source, highest priority first: keyword arguments, ``PERSIST_<SECTION>__<FIELD>`` variables,
     flytekit's ``FLYTE_*`` variables, the YAML file (``config_file``, else ``PERSIST_CONFIG``, else
-    ``FLYTECTL_CONFIG``), the
-    directory named by ``PERSIST_SECRETS_DIR``, then the defaults.
+    ``FLYTECTL_CONFIG``), the directory named by ``PERSIST_SECRETS_DIR``, the AWS Secrets
+    Manager secret named by ``PERSIST_AWS_SECRET_ID``, then the defaults.
 
     **Usage**: ``DataConfig.auto("storage.yaml").s3.endpoint``
     """
@@ -394,15 +399,25 @@ class DataConfig(BaseModel):
     generic: GenericPersistenceConfig = Field(default_factory=GenericPersistenceConfig)
     """Settings for every backend."""
 
-    SECTIONS: ClassVar[dict[str, type[BaseModel]]] = SECTIONS
-
     @classmethod
-    def auto(cls, config_file: str | PathLike[str] | None = None, **overrides: Any) -> DataConfig:
+    def auto(
+        cls,
+        config_file: str | PathLike[str] | None = None,
+        *,
+        extra_sources: Sequence[ExtraSource] = (),
+        **overrides: Any,
+    ) -> DataConfig:
         """Load the configuration from every source, in the documented order.
 
         Args:
             config_file: YAML file to read; ``None`` reads ``PERSIST_CONFIG`` if it is set,
                 else ``FLYTECTL_CONFIG``; an empty variable counts as unset.
+            extra_sources: further pydantic-settings sources (your Vault, your secret manager):
+                each a source instance, a callable building one from the settings class, or a
+                ``(slot, source)`` pair placing it just above the built-in source named by
+                ``slot`` (``"env"``, ``"flyte_env"``, ``"yaml"``, ``"secrets_dir"``,
+                ``"aws_secrets"`` or ``"defaults"``). Without a slot it goes above ``"yaml"``:
+                below the variables, above the file. ``persist show`` names it by its repr.
             **overrides: sections given in code (``s3=S3Config(...)`` or ``s3={"retries": 5}``);
                 they win over every other source, field by field.
 
@@ -413,9 +428,11 @@ class DataConfig(BaseModel):
             ConfigError: a source holds a value that is not allowed; the text names the source
                 (file path or variable), the dotted field and what is allowed.
         """
+        # Imported on first load: the sources import pydantic-settings, which `import persist`
+        # does not pay for. They receive this class, so they never import this module.
         from persist._sources import default_sources, load
 
-        return load(default_sources(config_file, overrides))[0]
+        return load(cls, default_sources(cls, config_file, overrides, extra_sources))[0]
 
     @classmethod
     def from_yaml(cls, path: str | PathLike[str]) -> DataConfig:
@@ -424,41 +441,9 @@ class DataConfig(BaseModel):
         Raises:
             ConfigError: the file is missing, malformed or holds a value that is not allowed.
         """
-        from persist._sources import YamlFileSource, load
+        from persist._sources import file_sources, load
 
-        return load([YamlFileSource(path)])[0]
-
-
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """A hint naming the closest of ``choices`` to ``word``, or listing them all."""
-    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    return "allowed: " + ", ".join(choices)
-
-
-def validation_problems(exc: ValidationError, locate: Any = None) -> list[tuple[tuple[str | int, ...], str]]:
-    """Turn a ValidationError into (loc, message) pairs built only from ``loc`` and ``msg``.
-
-    The ``input`` of each error is never read: for a secret field it is the secret itself.
-    """
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = tuple(err["loc"])
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if err["type"] == "extra_forbidden" and loc:
-            msg = "unknown key; " + did_you_mean(str(loc[-1]), _allowed_keys(loc[:-1]))
-        problems.append((loc, msg))
-    return problems
-
-
-def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
-    if not loc:
-        return list(SECTIONS)
-    model = SECTIONS.get(str(loc[0]))
-    return list(model.model_fields) if model else []
+        return load(cls, file_sources(cls, path))[0]
 
 
 def _attach_field_docs(*models: type[BaseModel]) -> None:

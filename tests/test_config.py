@@ -251,7 +251,7 @@ class TestLegacyEnvironment:
             for other, value in _PRINCIPAL.items():
                 if other != name:
                     monkeypatch.setenv(env_name("azure", other), value)
-        config, origins = load(default_sources())
+        config, origins = load(DataConfig, default_sources(DataConfig))
         assert value_of(config, section, name) == expected
         assert origins[(section, name)] == Origin(var, f"{section}.{name}")
 
@@ -358,7 +358,7 @@ class TestPrecedence:
         monkeypatch.setenv("FLYTE_AWS_ENDPOINT", "http://legacy:1")
         monkeypatch.setenv("FLYTE_AWS_RETRIES", "1")
         path = write_yaml(tmp_path, "s3:\n  retries: 2\n  region: r\n")
-        _, origins = load(default_sources(path, {"s3": {"enable_debug": True}}))
+        _, origins = load(DataConfig, default_sources(DataConfig, path, {"s3": {"enable_debug": True}}))
         assert origins[("s3", "endpoint")] == Origin("PERSIST_S3__ENDPOINT", "s3.endpoint")
         assert origins[("s3", "retries")] == Origin("FLYTE_AWS_RETRIES", "s3.retries")
         assert origins[("s3", "region")] == Origin(str(path), "s3.region")

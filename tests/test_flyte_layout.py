@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from persist._sources import Note, YamlFileSource, default_sources, resolve
+from persist._sources import Layer, Note, default_sources, file_sources, resolve
 from persist.config import AzureBlobStorageConfig, DataConfig, S3Config
 from persist.errors import ConfigError
 
@@ -32,9 +32,14 @@ def stow(kind: str, config: str, extra: str = "") -> str:
     )
 
 
+def file_layer(path: Path) -> Layer:
+    """What the YAML source found in one file: values, origins, notes, the bucket."""
+    return file_sources(DataConfig, path)[0]()
+
+
 def notes(path: Path) -> list[tuple[str, str, bool]]:
     """The (field, message, strict) notes reading ``path`` gives."""
-    return [(n.field, n.message, n.strict) for n in YamlFileSource(path)().notes]
+    return [(n.field, n.message, n.strict) for n in file_layer(path).notes]
 
 
 def problem_lines(path: Path) -> list[str]:
@@ -133,7 +138,7 @@ class TestStowS3:
         text = "storage:\n  kind: s3\n  config:\n    auth_type: iam\n    region: us-east-2\n  container: b\n"
         path = write(tmp_path, text)
         assert DataConfig.from_yaml(path) == DataConfig(s3=S3Config(region="us-east-2"))
-        assert YamlFileSource(path)().bucket is not None
+        assert file_layer(path).bucket is not None
 
     def test_stow_and_kind_together_is_an_error(self, tmp_path: Path) -> None:
         """One file gives the stow settings once."""
@@ -215,14 +220,14 @@ class TestDeploymentBucket:
     @pytest.mark.parametrize(**BUCKETS)
     def test_container_is_the_deployment_bucket(self, tmp_path: Path, text: str, expected: str) -> None:
         """storage.container (or raw-output-data-prefix) becomes a URI for the stow kind."""
-        bucket = YamlFileSource(write(tmp_path, text))().bucket
+        bucket = file_layer(write(tmp_path, text)).bucket
         assert bucket is not None
         assert bucket[0] == expected
 
     def test_resolve_reports_the_bucket_and_its_key(self, tmp_path: Path) -> None:
         """resolve() carries the bucket and the key it came from."""
         path = write(tmp_path, stow("s3", "region: r", "  container: b\n"))
-        loaded = resolve(default_sources(path))
+        loaded = resolve(DataConfig, default_sources(DataConfig, path))
         assert loaded.bucket is not None
         assert (loaded.bucket[0], loaded.bucket[1].key) == ("s3://b", "storage.container")
 
@@ -254,7 +259,7 @@ class TestStorageType:
     def test_file_without_storage_settings_is_a_strict_note(self, tmp_path: Path) -> None:
         """A Flyte file with only admin:/logger: reads nothing; that is said, never a bare OK."""
         path = write(tmp_path, "admin:\n  endpoint: dns:///x\nlogger:\n  level: 1\n")
-        assert YamlFileSource(path)().notes == [
+        assert file_layer(path).notes == [
             Note(
                 str(path),
                 "storage",
@@ -335,7 +340,7 @@ class TestEnvironmentAsRendered:
     def test_empty_variable_means_unset(self, monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
         """Helm renders unset values as empty strings: they are ignored, and reported as such."""
         monkeypatch.setenv(var, value)
-        loaded = resolve(default_sources())
+        loaded = resolve(DataConfig, default_sources(DataConfig))
         assert loaded.config == DataConfig()
         assert loaded.ignored == [var]
 
@@ -351,7 +356,7 @@ class TestEnvironmentAsRendered:
         """PERSIST_CONFIG= falls through to FLYTECTL_CONFIG, which flytectl demo tells users to export."""
         monkeypatch.setenv("PERSIST_CONFIG", " ")
         monkeypatch.setenv("FLYTECTL_CONFIG", str(write(tmp_path, stow("s3", "region: ctl"))))
-        loaded = resolve(default_sources())
+        loaded = resolve(DataConfig, default_sources(DataConfig))
         assert loaded.config.s3.region == "ctl"
         assert loaded.ignored == ["PERSIST_CONFIG"]
 

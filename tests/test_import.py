@@ -111,6 +111,29 @@ class TestImport:
         )
         assert result == [f"{example}: OK\n", ["yaml"], False]
 
+    def test_imports_no_settings_library(self, fresh_tmpdir: pathlib.Path) -> None:
+        """``import persist`` (and building models) leaves pydantic-settings for the first load."""
+        result = run_python(
+            """
+            import persist
+            persist.DataConfig(s3=persist.S3Config(retries=2))
+            print(json.dumps(sorted(m for m in sys.modules if m.startswith("pydantic_settings"))))
+            """,
+            fresh_tmpdir,
+        )
+        assert result == []
+
+    def test_sources_do_not_import_the_config_module(self, fresh_tmpdir: pathlib.Path) -> None:
+        """The sources receive the model class: importing them imports no persist.config."""
+        result = run_python(
+            """
+            import persist._sources
+            print(json.dumps("persist.config" in sys.modules))
+            """,
+            fresh_tmpdir,
+        )
+        assert result is False
+
 
 class TestFlyteTmpDir:
     def test_created_once_on_access(self, fresh_tmpdir: pathlib.Path) -> None:

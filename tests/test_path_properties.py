@@ -13,12 +13,6 @@ from persist.paths import check_relative_key, get_file_tail, join, split_protoco
 from tests.path_strategies import SAFE_CHARS, bases, keys, names, remote_bases, segments
 
 
-def safe_join(prefix: str, name: str, what: str = "name") -> str:
-    """What the provider does with a caller's name: check it, then join it to the prefix."""
-    check_relative_key(name, what, prefix)
-    return join(prefix, name)
-
-
 def _has_dotdot_segment(name: str) -> bool:
     return ".." in re.split(r"[/\\]", name)
 
@@ -50,18 +44,24 @@ class TestJoinProperties:
         assert join(base, *parts) == stepwise
 
 
-class TestSafeJoinProperties:
+def checked_join(prefix: str, name: str, what: str = "name") -> str:
+    """What the provider does with a caller's name: refuse ``..`` segments, then join."""
+    check_relative_key(name, what, prefix)
+    return join(prefix, name)
+
+
+class TestCheckedJoinProperties:
     @given(prefix=bases, name=names())
     @example(prefix="s3://bucket/raw/", name="../x")
     @example(prefix="/", name="a\\..\\b")
     @example(prefix="gs://bucket", name="a..b")
     def test_stays_under_prefix_or_raises(self, prefix: str, name: str) -> None:
-        """``safe_join`` stays under the prefix, and raises exactly when a segment is ``..``."""
+        """A checked join stays under the prefix, and raises exactly when a segment is ``..``."""
         if _has_dotdot_segment(name):
             with pytest.raises(InvalidInputError, match=r"use a name without '\.\.' segments"):
-                safe_join(prefix, name)
+                checked_join(prefix, name)
             return
-        result = safe_join(prefix, name)
+        result = checked_join(prefix, name)
         if name.strip("/"):
             assert result.startswith(prefix.rstrip("/") + "/")
         else:
@@ -73,7 +73,7 @@ class TestSafeJoinProperties:
         if not _has_dotdot_segment(name):
             return
         with pytest.raises(InvalidInputError) as excinfo:
-            safe_join(prefix, name, what="file_name")
+            checked_join(prefix, name, what="file_name")
         assert str(excinfo.value) == (
             f"file_name {name!r} escapes {prefix}; use a name without '..' segments"
         )

@@ -234,30 +234,3 @@ class TestCheckRelativeKey:
     def test_allows_names_without_dotdot_segment(self, name: str) -> None:
         """Dots inside a segment, ``.``, leading separators and backslash names are fine."""
         check_relative_key(name, "file_name", "s3://bucket/raw/")
-
-
-class TestCheckedJoin:
-    """What the provider does with a caller's name: ``check_relative_key``, then ``join``."""
-
-    def test_leading_separator_stays_under_prefix(self) -> None:
-        """An absolute-looking name still lands under the prefix."""
-        check_relative_key("/etc/passwd", "file_name", "s3://bucket/raw")
-        assert join("s3://bucket/raw", "/etc/passwd") == "s3://bucket/raw/etc/passwd"
-
-    def test_allows_dots_inside_a_segment(self) -> None:
-        """``a..b`` is an ordinary name."""
-        check_relative_key("a..b", "file_name", "/tmp/raw")
-        assert join("/tmp/raw", "a..b") == "/tmp/raw/a..b"
-
-    def test_refuses_escape(self) -> None:
-        """A ``..`` segment raises, naming what and where."""
-        with pytest.raises(
-            InvalidInputError,
-            match=r"^upload_prefix '\.\./x' escapes s3://bucket/raw/; use a name without '\.\.' segments$",
-        ):
-            check_relative_key("../x", "upload_prefix", "s3://bucket/raw/")
-
-    def test_refuses_backslash_escape(self) -> None:
-        """A ``..`` segment written with backslashes raises too."""
-        with pytest.raises(InvalidInputError, match="escapes"):
-            check_relative_key("a\\..\\..\\b", "name", "/tmp/raw")

@@ -164,10 +164,12 @@ class TestLoadedConfig:
     def test_origins_hide_secrets(self, loader: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """The origins persist show prints name sources and keys, never values."""
         loader(monkeypatch, tmp_path)
-        sources = default_sources(tmp_path / "secrets.yaml" if loader is _load_from_yaml else None)
+        sources = default_sources(
+            DataConfig, tmp_path / "secrets.yaml" if loader is _load_from_yaml else None
+        )
         if loader is _load_from_kwargs:
-            sources = default_sources(None, {"s3": {"secret_access_key": CANARY}})
-        _, origins = load(sources)
+            sources = default_sources(DataConfig, None, {"s3": {"secret_access_key": CANARY}})
+        _, origins = load(DataConfig, sources)
         assert CANARY not in repr(origins)
         assert CANARY not in repr(sources)
 

@@ -9,19 +9,16 @@ section in two shapes:
   ``storage.config``; ``storage.container`` names the deployment's bucket.
 
 :func:`read_storage` maps every key onto persist's fields; a key with no equivalent becomes a
-:class:`~persist._sources.Note`, strict when ignoring it changes behaviour.
+:class:`~persist._sources._common.Note`, strict when ignoring it changes behaviour.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from persist.config import did_you_mean
+from persist._sources._common import Layer, Note, Origin, did_you_mean
 from persist.errors import ConfigError
-
-if TYPE_CHECKING:
-    from persist._sources import Layer
 
 __all__ = ["FLYTEKIT_CONNECTION", "FLYTE_SECTIONS", "STORAGE_TYPES", "STOW_KINDS", "read_storage"]
 
@@ -123,14 +120,10 @@ class _Reader:
         self.layer.problems.append(ConfigError(self.path, dotted, message))
 
     def note(self, dotted: str, message: str, *, strict: bool) -> None:
-        from persist._sources import Note
-
         self.layer.notes.append(Note(self.path, dotted, message, strict))
 
     def set(self, section: str, name: str, value: Any, dotted: str) -> None:
         """Set one field, unless another key of this file already set it differently."""
-        from persist._sources import Origin
-
         current = self.layer.data.get(section, {})
         if isinstance(current, dict) and name in current and current[name] != value:
             first = self.layer.origins[(section, name)].key
@@ -343,8 +336,6 @@ class _Reader:
             )
 
     def _bucket(self, keys: dict[str, tuple[str, Any]], kind: str) -> None:
-        from persist._sources import Origin
-
         if "raw-output-data-prefix" in keys:
             written, prefix = keys["raw-output-data-prefix"]
             if isinstance(prefix, str) and prefix.strip():
@@ -376,8 +367,6 @@ def read_storage(path: str, document: dict[str, Any], layer: Layer) -> None:
     _Reader(path, layer).read(storage)
     read = isinstance(storage, dict) and any(str(key).lower() in _STORAGE_KEYS for key in storage)
     if not read and not layer.problems:
-        from persist._sources import Note
-
         layer.notes.append(
             Note(
                 path,
