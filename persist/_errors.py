@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, NoReturn
 
 from persist._text import backend_reason, exception_chain, redact
@@ -217,6 +217,7 @@ def to_persist_error(
     *,
     recursive: bool = False,
     secrets: Iterable[str] = (),
+    reason: Callable[[BaseException], str] = backend_reason,
 ) -> PersistError:
     """The persist error to raise for ``exc``, with its backend cause chained and secrets masked.
 
@@ -227,6 +228,8 @@ def to_persist_error(
         dst: the destination of a transfer.
         recursive: the transfer was of a folder.
         secrets: values to mask out of the message.
+        reason: names the backend's reason in a few words (default: its error code or first
+            line); a caller that knows more (which limit ran out, at which endpoint) passes its own.
 
     Returns:
         A PersistError a backend raised on purpose, unchanged; else a new DataNotFoundError,
@@ -237,11 +240,11 @@ def to_persist_error(
         return own
     cause = backend_cause(exc)
     kind = classify(cause)
-    reason = backend_reason(cause)
+    why = reason(cause)
     error: PersistError
     if operation == "upload":
         where = f" at {exc.src}" if recursive and isinstance(exc, FileFailedError) else ""
-        error = UploadError(f"upload {src} -> {dst} failed{where} ({reason})")
+        error = UploadError(f"upload {src} -> {dst} failed{where} ({why})")
     elif kind is Kind.NOT_FOUND and operation in ("download", "list", "delete"):
         error = DataNotFoundError(f"{src} does not exist")
     elif operation == "download":
@@ -251,9 +254,9 @@ def to_persist_error(
             text = f"download {src} -> {dst} failed; {dst} left unchanged"
         else:
             text = f"download {src} -> {dst} failed"
-        error = DownloadError(f"{text} ({reason})")
+        error = DownloadError(f"{text} ({why})")
     elif operation == "lookup":
-        error = DownloadError(f"cannot tell whether {src} exists ({reason})")
+        error = DownloadError(f"cannot tell whether {src} exists ({why})")
     elif operation == "list":
         error = PersistError(f"cannot list {src} ({explain(cause)})")
     else:
@@ -318,6 +321,7 @@ def raise_persist_error(
     *,
     recursive: bool = False,
     secrets: Iterable[str] = (),
+    reason: Callable[[BaseException], str] = backend_reason,
 ) -> NoReturn:
     """Raise :func:`to_persist_error`'s error for ``exc`` (call it in the ``except`` block)."""
-    raise to_persist_error(exc, operation, src, dst, recursive=recursive, secrets=secrets)
+    raise to_persist_error(exc, operation, src, dst, recursive=recursive, secrets=secrets, reason=reason)

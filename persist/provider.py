@@ -15,6 +15,7 @@ from persist._backend import Entry, make_backend
 from persist._errors import Kind, Operation, classify, raise_persist_error
 from persist._fs import build_filesystem, run_async, run_sync
 from persist._plan import enable_debug_logging, plan_for, secret_values
+from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
 from persist.errors import DataNotFoundError, InvalidInputError
@@ -294,11 +295,11 @@ class FileAccessProvider:
                 classify(exc) is not Kind.DENIED
                 or not plan_for(self._data_config, protocol).anonymous_fallback
             ):
-                raise_persist_error(exc, "lookup", path, secrets=self._secrets)
+                self._fail(exc, "lookup", path)
             try:
                 return await self._transfer(protocol, anonymous=True).exists(path)
             except Exception:
-                raise_persist_error(exc, "lookup", path, secrets=self._secrets)
+                self._fail(exc, "lookup", path)
 
     # --- listings and deletes -----------------------------------------------------------
 
@@ -328,7 +329,7 @@ class FileAccessProvider:
         try:
             return await action(self._transfer(get_protocol(path)))
         except Exception as exc:
-            raise_persist_error(exc, operation, path, secrets=self._secrets)
+            self._fail(exc, operation, path)
 
     # --- downloads ----------------------------------------------------------------------
 
@@ -378,7 +379,7 @@ class FileAccessProvider:
             if classify(exc) is Kind.DENIED and plan_for(self._data_config, protocol).anonymous_fallback:
                 await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
                 return to_path
-            self._download_error(exc, from_path, to_path, recursive)
+            self._fail(exc, "download", from_path, to_path, recursive=recursive)
         return to_path
 
     @staticmethod
@@ -406,11 +407,29 @@ class FileAccessProvider:
             await self._get_with(anonymous, from_path, to_path, recursive)
         except Exception as again:
             if classify(again) is Kind.NOT_FOUND:
-                self._download_error(again, from_path, to_path, recursive)
-            self._download_error(first, from_path, to_path, recursive)
+                self._fail(again, "download", from_path, to_path, recursive=recursive)
+            self._fail(first, "download", from_path, to_path, recursive=recursive)
 
-    def _download_error(self, exc: Exception, from_path: str, to_path: str, recursive: bool) -> NoReturn:
-        raise_persist_error(exc, "download", from_path, to_path, recursive=recursive, secrets=self._secrets)
+    # --- errors -------------------------------------------------------------------------
+
+    def _fail(
+        self, exc: BaseException, operation: Operation, src: str, dst: str = "", *, recursive: bool = False
+    ) -> NoReturn:
+        """Raise the persist error for ``exc`` (the one boundary, ``_errors``), secrets masked."""
+        protocol = get_protocol(dst if operation == "upload" else src)
+        raise_persist_error(
+            exc,
+            operation,
+            src,
+            dst,
+            recursive=recursive,
+            secrets=self._secrets,
+            reason=lambda cause: self._reason(cause, protocol),
+        )
+
+    def _reason(self, cause: BaseException, protocol: str) -> str:
+        """The backend's reason for a failure on ``protocol``, in a few words."""
+        return backend_reason(cause)
 
     # --- uploads ------------------------------------------------------------------------
 
@@ -461,7 +480,7 @@ class FileAccessProvider:
             else:
                 await transfer.put_file(source, remote_path, single=True)
         except Exception as exc:
-            raise_persist_error(exc, "upload", source, remote_path, recursive=folder, secrets=self._secrets)
+            self._fail(exc, "upload", source, remote_path, recursive=folder)
         return remote_path
 
     def put_raw_data(
