@@ -194,11 +194,11 @@ class Transfer:
             os.replace(tmp, lpath)
         self._finished(callback, lpath)
 
-    def _finished(self, callback: Any, local: str) -> None:
+    def _finished(self, callback: Any, path: str) -> None:
         """Report a finished file, with whatever bytes the backend's callback did not report."""
         if self.progress is not None:
             reported = callback.value if callback is not None else 0
-            self.progress(1, max(0, os.path.getsize(local) - reported))
+            self.progress(1, max(0, os.path.getsize(path) - reported))
 
     async def exists(self, path: str) -> bool:
         """Whether an object or a non-empty prefix exists at ``path``."""
