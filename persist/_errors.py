@@ -133,15 +133,16 @@ def _by_type(err: BaseException) -> Kind | None:
             by_code = _status_kind((response.get("ResponseMetadata") or {}).get("HTTPStatusCode"))
         if by_code is not None:
             return by_code
-    # Azure HttpResponseError: error_code, then status_code; gcsfs HttpError: code; aiohttp: status.
-    for found in (
-        _code_kind(getattr(err, "error_code", None)),
-        _status_kind(getattr(err, "status_code", None)),
-        _status_kind(getattr(err, "status", None)),
-        _status_kind(getattr(err, "code", None)),
-    ):
+    # Azure HttpResponseError: error_code, then status_code; aiohttp: status; gcsfs HttpError:
+    # code. Looked up one at a time, in this order: aiohttp's ``code`` is a deprecated alias
+    # of ``status`` that warns when read.
+    found = _code_kind(getattr(err, "error_code", None))
+    for name in ("status_code", "status", "code"):
         if found is not None:
             return found
+        found = _status_kind(getattr(err, name, None))
+    if found is not None:
+        return found
     if isinstance(err, FileNotFoundError):
         return Kind.NOT_FOUND
     if isinstance(err, PermissionError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import gcsfs.retry
 import google.auth.exceptions
 import obstore.exceptions
@@ -121,6 +122,13 @@ GCS = {
             google.auth.exceptions.RefreshError("invalid_grant: account not found"), Kind.DENIED, id="refresh"
         ),
         pytest.param(FileNotFoundError("bucket/key"), Kind.NOT_FOUND, id="gcsfs-404"),
+        pytest.param(
+            # aiohttp's own error (gcsfs and adlfs transports): by status, without reading the
+            # deprecated ``code`` alias, which warns (and warnings fail this suite).
+            aiohttp.ClientResponseError(None, (), status=403, message="Not Found?"),  # type: ignore[arg-type]
+            Kind.DENIED,
+            id="aiohttp-403",
+        ),
         pytest.param(gcsfs.retry.HttpError({"code": 503, "message": "Backend Error"}), Kind.OTHER, id="503"),
     ],
 }
