@@ -26,7 +26,15 @@ from persist.errors import InvalidInputError
 if TYPE_CHECKING:
     from persist._transfer import Progress
 
-__all__ = ["CleanedUpOnFailure", "LocalBackend", "copy_file", "local_path", "temp_path"]
+__all__ = [
+    "CleanedUpOnFailure",
+    "LocalBackend",
+    "copy_file",
+    "local_path",
+    "temp_path",
+    "unlink_quietly",
+    "walk_local",
+]
 
 
 class LocalBackend:
