@@ -102,7 +102,8 @@ class FsspecBackend:
 
     async def rm_file(self, path: str) -> None:
         """Delete one object."""
-        await self.fs._rm_file(path)
+        # _rm, not _rm_file: adlfs before 2026.2 has no _rm_file; every backend has _rm.
+        await self.fs._rm(path)
 
     def _metadata_kwargs(self) -> dict[str, Any]:
         if not self._metadata:
