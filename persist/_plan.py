@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from persist._fs import RetryPolicy
 from persist.config import DataConfig, MiB
 from persist.options import (
     AZURE_PROTOCOLS,
@@ -39,6 +38,7 @@ __all__ = [
     "S3_MAX_PARTS",
     "EngineName",
     "Plan",
+    "RetryBudget",
     "choose_engine",
     "obstore_part_size",
     "obstore_setup_args",
@@ -60,7 +60,20 @@ S3_MAX_PARTS = 10_000
 AZURE_MAX_BLOCKS = 50_000
 """Blocks one Azure block blob may have."""
 
-_NO_RETRIES = RetryPolicy(retries=0, backoff=0.0)
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """One backend's retry budget: retries after the first attempt, and the base backoff in seconds.
+
+    Plain data: the transfer core turns it into a ``_fs.RetryPolicy`` (keeping this module, which
+    the CLI imports for every command, free of the I/O machinery).
+    """
+
+    retries: int = 0
+    backoff: float = 0.0
+
+
+_NO_RETRIES = RetryBudget()
 # botocore's and s3fs's own retries, off on persist's S3 filesystem: persist's loop is the one budget.
 _ONE_ATTEMPT = {"total_max_attempts": 1, "mode": "standard"}
 
@@ -92,7 +105,7 @@ class Plan:
     fs_options: dict[str, Any] = field(default_factory=dict)
     fs_tune: dict[str, Any] = field(default_factory=dict)
     store_args: dict[str, Any] = field(default_factory=dict)
-    retry: RetryPolicy = _NO_RETRIES
+    retry: RetryBudget = _NO_RETRIES
     part_size: int = OBSTORE_PART_SIZE
     put_kwargs: dict[str, Any] = field(default_factory=dict)
     attach_metadata: bool = True
@@ -135,12 +148,12 @@ def plan_for(
     if protocol in S3_PROTOCOLS:
         options["config_kwargs"] = {**options.get("config_kwargs", {}), "retries": dict(_ONE_ATTEMPT)}
         tune["retries"] = 1
-        retry = RetryPolicy(retries=data_config.s3.retries, backoff=data_config.s3.backoff.total_seconds())
+        retry = RetryBudget(retries=data_config.s3.retries, backoff=data_config.s3.backoff.total_seconds())
         if data_config.s3.enable_debug:
             debug = ("s3fs", "botocore", "aiobotocore")
     elif protocol in AZURE_PROTOCOLS:
         azure = data_config.azure
-        retry = RetryPolicy(retries=azure.retries, backoff=azure.backoff.total_seconds())
+        retry = RetryBudget(retries=azure.retries, backoff=azure.backoff.total_seconds())
     common.update(fs_options=options, fs_tune=tune, anonymous_fallback=True, debug_loggers=debug)
     if not put_kwargs and choose_engine(protocol, data_config, anonymous) == "obstore":
         store_args = obstore_setup_args(protocol, data_config, anonymous=anonymous)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
 from persist._backend import Entry, make_backend
 from persist._errors import Kind, Operation, classify, raise_persist_error
-from persist._fs import build_filesystem, run_async, run_sync
+from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync
 from persist._plan import enable_debug_logging, plan_for, secret_values
 from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
@@ -151,7 +151,8 @@ class FileAccessProvider:
         plan = plan_for(self._data_config, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
         enable_debug_logging(plan)
         backend = make_backend(plan, self._execution_metadata)
-        return Transfer(backend=backend, retry=plan.retry, concurrency=plan.concurrency, progress=progress)
+        retry = RetryPolicy(retries=plan.retry.retries, backoff=plan.retry.backoff)
+        return Transfer(backend=backend, retry=retry, concurrency=plan.concurrency, progress=progress)
 
     # --- paths --------------------------------------------------------------------------
 

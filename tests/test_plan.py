@@ -8,10 +8,10 @@ import pytest
 from pydantic import SecretStr
 
 import persist.options
-from persist._fs import RetryPolicy
 from persist._plan import (
     AZURE_MAX_BLOCKS,
     S3_MAX_PARTS,
+    RetryBudget,
     choose_engine,
     obstore_part_size,
     obstore_setup_args,
@@ -241,7 +241,7 @@ class TestPlan:
         )
         plan = plan_for(config, "s3")
         assert plan.engine == engine
-        assert plan.retry == RetryPolicy(retries=7, backoff=2.0)
+        assert plan.retry == RetryBudget(retries=7, backoff=2.0)
         assert plan.fs_options["config_kwargs"]["retries"] == {"total_max_attempts": 1, "mode": "standard"}
         assert plan.fs_tune == {"retries": 1}
         if engine == "obstore":
@@ -259,7 +259,7 @@ class TestPlan:
         azure = AZURE_KEYS.model_copy(update={"retries": 4, "backoff": timedelta(seconds=1)})
         plan = plan_for(DataConfig(azure=azure, s3=S3Config(retries=9)), "abfs")
         assert plan.engine == "obstore"
-        assert plan.retry == RetryPolicy(retries=4, backoff=1.0)
+        assert plan.retry == RetryBudget(retries=4, backoff=1.0)
         assert plan.store_args["retry_config"]["max_retries"] == 0
 
     def test_adlfs_and_gcsfs_keep_their_own_retries(self) -> None:
