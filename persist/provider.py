@@ -17,6 +17,8 @@ from persist._fs import (
     is_not_found,
     run_async,
     run_sync,
+    s3_session,
+    timeout_kind,
 )
 from persist._text import backend_reason, redact
 from persist._transfer import FileFailedError, Progress, Transfer
@@ -32,6 +34,7 @@ from persist.options import (
     FILE_PROTOCOLS,
     S3_PROTOCOLS,
     choose_engine,
+    endpoint_host,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
     obstore_part_size,
@@ -212,6 +215,7 @@ class FileAccessProvider:
             config_kwargs = dict(options.get("config_kwargs", {}))
             config_kwargs["retries"] = {"total_max_attempts": 1, "mode": "standard"}
             options["config_kwargs"] = config_kwargs
+            options["session"] = s3_session()
             tune["retries"] = 1
         return build_filesystem(protocol, options, tune=tune)
 
@@ -350,11 +354,11 @@ class FileAccessProvider:
             return await self._transfer(protocol).exists(path)
         except Exception as exc:
             if not is_access_denied(exc):
-                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+                raise self._download_error(f"cannot tell whether {path} exists", exc, protocol) from exc
             try:
                 return await self._transfer(protocol, anonymous=True).exists(path)
             except Exception:
-                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+                raise self._download_error(f"cannot tell whether {path} exists", exc, protocol) from exc
 
     # --- downloads ----------------------------------------------------------------------
 
@@ -406,13 +410,13 @@ class FileAccessProvider:
                 raise DataNotFoundError(f"{from_path} does not exist") from cause
             if protocol in FILE_PROTOCOLS or not is_access_denied(cause):
                 raise self._download_error(
-                    _download_text(from_path, to_path, failed, recursive), cause
+                    _download_text(from_path, to_path, failed, recursive), cause, protocol
                 ) from cause
             await self._get_anonymously(protocol, from_path, to_path, recursive, failed, progress)
         except Exception as exc:
             if is_not_found(exc):
                 raise DataNotFoundError(f"{from_path} does not exist") from exc
-            raise self._download_error(f"download {from_path} -> {to_path} failed", exc) from exc
+            raise self._download_error(f"download {from_path} -> {to_path} failed", exc, protocol) from exc
         return to_path
 
     async def _get_with(self, transfer: Transfer, from_path: str, to_path: str, recursive: bool) -> None:
@@ -442,11 +446,27 @@ class FileAccessProvider:
                 raise DataNotFoundError(f"{from_path} does not exist") from cause
             original = first.__cause__ or first
             raise self._download_error(
-                _download_text(from_path, to_path, first, recursive), original
+                _download_text(from_path, to_path, first, recursive), original, protocol
             ) from original
 
-    def _download_error(self, text: str, cause: BaseException) -> DownloadError:
-        return DownloadError(redact(f"{text} ({backend_reason(cause)})", self._secrets))
+    def _download_error(self, text: str, cause: BaseException, protocol: str) -> DownloadError:
+        return DownloadError(redact(f"{text} ({self._reason(cause, protocol)})", self._secrets))
+
+    def _reason(self, cause: BaseException, protocol: str) -> str:
+        """The backend's reason; for a timeout, which limit ran out, after how long, where."""
+        kind = timeout_kind(cause)
+        host = endpoint_host(protocol, self._data_config)
+        if kind is None or host is None:
+            return backend_reason(cause)
+        generic = self._data_config.generic
+        limit = generic.connect_timeout if kind == "connect" else generic.read_timeout
+        attempts = self._data_config.s3.retries + 1
+        tries = f"; {attempts} attempts" if attempts > 1 and protocol in S3_PROTOCOLS else ""
+        what = "no connection to" if kind == "connect" else "no answer from"
+        return (
+            f"timed out: {what} {host} within {limit.total_seconds():g} s "
+            f"(generic.{kind}_timeout{tries})"
+        )
 
     # --- uploads ------------------------------------------------------------------------
 
@@ -501,7 +521,8 @@ class FileAccessProvider:
         except FileFailedError as failed:
             cause = failed.__cause__ or failed
             where = f" at {failed.src}" if os.path.isdir(source) else ""
-            text = f"upload {source} -> {remote_path} failed{where} ({backend_reason(cause)})"
+            reason = self._reason(cause, transfer.protocol)
+            text = f"upload {source} -> {remote_path} failed{where} ({reason})"
             raise UploadError(redact(text, self._secrets)) from cause
         return remote_path
 
