@@ -28,10 +28,10 @@ __all__ = [
     "is_access_denied",
     "is_not_found",
     "is_retryable",
-    "timeout_kind",
     "run_async",
     "run_sync",
     "s3_session",
+    "timeout_kind",
 ]
 
 logger = logging.getLogger("persist")
@@ -74,8 +74,30 @@ def _instantiate(protocol: str, options: dict[str, Any], tune: dict[str, Any]) -
     extra = {"skip_instance_cache": True} if tune else {}
     fs = cls(**options, **extra)
     for name, value in tune.items():
-        setattr(fs, name, value)
+        if name == AZURE_CLIENT_OPTIONS:
+            _rebuild_azure_client(fs, value)
+        else:
+            setattr(fs, name, value)
     return fs
+
+
+AZURE_CLIENT_OPTIONS = "azure_client_options"
+"""A ``tune`` entry: azure-core options for the blob client of persist's own adlfs instance."""
+
+
+def _rebuild_azure_client(fs: Any, client_options: dict[str, Any]) -> None:
+    """Give an adlfs filesystem a blob client built with ``client_options``.
+
+    adlfs builds its client with azure-core's defaults (300 s connect and read limits, and
+    the storage SDK's own retries with 15 s and longer back-off) and passes its timeout
+    arguments only to blob reads and writes, not to listings or existence checks. The same
+    account URL and credential get a client whose every request has persist's limits and a
+    single attempt, so persist's retry policy is the only one.
+    """
+    from azure.storage.blob.aio import BlobServiceClient
+
+    old = fs.service_client
+    fs.service_client = BlobServiceClient(account_url=old.url, credential=old.credential, **client_options)
 
 
 _S3_SESSION: Any = None

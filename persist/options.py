@@ -147,7 +147,7 @@ def s3_setup_args(
 
 
 def _gcs_timeout(timeouts: GenericPersistenceConfig) -> Any:
-    """aiohttp's ClientTimeout for gcsfs's ``requests_timeout``, or None without aiohttp.
+    """The aiohttp ClientTimeout for gcsfs's ``requests_timeout``, or None without aiohttp.
 
     gcsfs hands ``requests_timeout`` to every aiohttp request; a plain number would be a
     *total* limit that cuts long, healthy transfers, so persist passes connect and per-read
@@ -158,7 +158,9 @@ def _gcs_timeout(timeouts: GenericPersistenceConfig) -> Any:
     except ImportError:  # gcsfs needs aiohttp: without it there is no GCS client to configure
         return None
     connect = timeouts.connect_timeout.total_seconds()
-    return ClientTimeout(connect=connect, sock_connect=connect, sock_read=timeouts.read_timeout.total_seconds())
+    return ClientTimeout(
+        connect=connect, sock_connect=connect, sock_read=timeouts.read_timeout.total_seconds()
+    )
 
 
 def gcs_setup_args(
@@ -194,7 +196,9 @@ def gcs_setup_args(
 
 
 def azure_setup_args(
-    azure_cfg: AzureBlobStorageConfig, anonymous: bool = False, timeouts: GenericPersistenceConfig | None = None
+    azure_cfg: AzureBlobStorageConfig,
+    anonymous: bool = False,
+    timeouts: GenericPersistenceConfig | None = None,
 ) -> dict[str, Any]:
     """Storage options for adlfs from an AzureBlobStorageConfig.
 

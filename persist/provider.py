@@ -11,6 +11,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from persist._fs import (
+    AZURE_CLIENT_OPTIONS,
     RetryPolicy,
     build_filesystem,
     is_access_denied,
@@ -31,6 +32,7 @@ from persist.errors import (
     UploadError,
 )
 from persist.options import (
+    AZURE_PROTOCOLS,
     FILE_PROTOCOLS,
     S3_PROTOCOLS,
     choose_engine,
@@ -175,9 +177,9 @@ class FileAccessProvider:
         """
         cfg = self._data_config
         configured = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
-        # adlfs and gcsfs retry inside their SDKs; persist adds none on top of them.
+        # gcsfs retries inside its SDK (and cannot be told not to); persist adds none on top.
         retry = RetryPolicy(retries=0, backoff=0.0)
-        if protocol in S3_PROTOCOLS:
+        if protocol in S3_PROTOCOLS or protocol in AZURE_PROTOCOLS:
             retry = configured
             if cfg.s3.enable_debug:
                 import logging
@@ -208,7 +210,7 @@ class FileAccessProvider:
         return Transfer(retry=retry, put_kwargs={**call_kwargs, **put_kwargs}, **common)
 
     def _transfer_filesystem(self, protocol: str, anonymous: bool) -> AbstractFileSystem:
-        """Persist's own fsspec instance: for S3, botocore and s3fs make one attempt per call."""
+        """Persist's own fsspec instance: on S3 and Azure, the SDK makes one attempt per call."""
         options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous)
         tune: dict[str, Any] = {}
         if protocol in S3_PROTOCOLS:
@@ -217,6 +219,13 @@ class FileAccessProvider:
             options["config_kwargs"] = config_kwargs
             options["session"] = s3_session()
             tune["retries"] = 1
+        elif protocol in AZURE_PROTOCOLS:
+            generic = self._data_config.generic
+            tune[AZURE_CLIENT_OPTIONS] = {
+                "connection_timeout": generic.connect_timeout.total_seconds(),
+                "read_timeout": generic.read_timeout.total_seconds(),
+                "retry_total": 0,
+            }
         return build_filesystem(protocol, options, tune=tune)
 
     # --- paths --------------------------------------------------------------------------
@@ -463,10 +472,7 @@ class FileAccessProvider:
         attempts = self._data_config.s3.retries + 1
         tries = f"; {attempts} attempts" if attempts > 1 and protocol in S3_PROTOCOLS else ""
         what = "no connection to" if kind == "connect" else "no answer from"
-        return (
-            f"timed out: {what} {host} within {limit.total_seconds():g} s "
-            f"(generic.{kind}_timeout{tries})"
-        )
+        return f"timed out: {what} {host} within {limit.total_seconds():g} s (generic.{kind}_timeout{tries})"
 
     # --- uploads ------------------------------------------------------------------------
 

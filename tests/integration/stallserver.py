@@ -29,6 +29,7 @@ _HEADERS = (
     "x-ms-blob-type: BlockBlob\r\n"
     "x-ms-creation-time: Tue, 01 Dec 2026 00:00:00 GMT\r\n"
     "Accept-Ranges: bytes\r\n"
+    f"Content-Range: bytes 0-{_BODY_SIZE - 1}/{_BODY_SIZE}\r\n"
     "\r\n"
 ).encode()
 
