@@ -273,9 +273,9 @@ def get_fsspec_storage_options(
         **kwargs: options that override the configured ones.
 
     Returns:
-        A new plain dict. S3, GCS and Azure options carry ``generic.connect_timeout`` and
+        A new plain dict. S3 and Azure options carry ``generic.connect_timeout`` and
         ``generic.read_timeout`` in each client's own terms, so pandas and dask calls made
-        with them are bounded too.
+        with them are bounded too (GCS's need an object that is not plain JSON; see below).
     """
     config = data_config if data_config is not None else DataConfig()
     if protocol in FILE_PROTOCOLS:
@@ -284,7 +284,10 @@ def get_fsspec_storage_options(
     if protocol in S3_PROTOCOLS:
         return {**s3_setup_args(config.s3, anonymous=anonymous, timeouts=timeouts), **kwargs}
     if protocol in GCS_PROTOCOLS:
-        return {**gcs_setup_args(config.gcs, anonymous=anonymous, timeouts=timeouts), **kwargs}
+        # gcsfs takes its limits only as an aiohttp ClientTimeout object; these options stay
+        # plain JSON (``persist options`` prints them, dask ships them), so only persist's own
+        # GCS filesystem gets them (gcs_setup_args(..., timeouts=...)).
+        return {**gcs_setup_args(config.gcs, anonymous=anonymous), **kwargs}
     if protocol in AZURE_PROTOCOLS:
         return {**azure_setup_args(config.azure, anonymous=anonymous, timeouts=timeouts), **kwargs}
     return dict(kwargs)

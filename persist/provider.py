@@ -34,9 +34,11 @@ from persist.errors import (
 from persist.options import (
     AZURE_PROTOCOLS,
     FILE_PROTOCOLS,
+    GCS_PROTOCOLS,
     S3_PROTOCOLS,
     choose_engine,
     endpoint_host,
+    gcs_setup_args,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
     obstore_part_size,
@@ -219,6 +221,13 @@ class FileAccessProvider:
             options["config_kwargs"] = config_kwargs
             options["session"] = s3_session()
             tune["retries"] = 1
+        elif protocol in GCS_PROTOCOLS:
+            options = {
+                **gcs_setup_args(
+                    self._data_config.gcs, anonymous=anonymous, timeouts=self._data_config.generic
+                ),
+                **options,
+            }
         elif protocol in AZURE_PROTOCOLS:
             generic = self._data_config.generic
             tune[AZURE_CLIENT_OPTIONS] = {
