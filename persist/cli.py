@@ -329,9 +329,9 @@ def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) 
 
 
 def _cleanup_after_deadline(fs: Any, target: str, secrets: list[str], config: DataConfig) -> None:
-    """Try to delete the probe object, waiting at most one connect plus one read timeout."""
+    """Try to delete the probe object, waiting at most one connect plus one read timeout, or 10 s."""
     generic = config.generic
-    limit = min(generic.connect_timeout.total_seconds() + generic.read_timeout.total_seconds(), 30.0)
+    limit = min(generic.connect_timeout.total_seconds() + generic.read_timeout.total_seconds(), 10.0)
     outcome: list[str] = []
 
     def remove() -> None:
