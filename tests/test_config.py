@@ -594,6 +594,14 @@ class TestTimeoutValues:
             "must be more than 0 and at most 3600 seconds"
         )
 
+    def test_from_yaml(self, tmp_path: Path) -> None:
+        path = write_yaml(tmp_path, "generic:\n  connect_timeout: 2.5\n  read_timeout: PT30S\n")
+        generic = DataConfig.from_yaml(path).generic
+        assert (generic.connect_timeout, generic.read_timeout) == (
+            timedelta(seconds=2.5),
+            timedelta(seconds=30),
+        )
+
     def test_keyword_override_wins_over_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """DataConfig.auto(generic={...}) is how the CLI's --connect-timeout reaches the config."""
         monkeypatch.setenv("PERSIST_GENERIC__CONNECT_TIMEOUT", "20")
