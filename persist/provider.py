@@ -479,7 +479,8 @@ class FileAccessProvider:
         generic = self._data_config.generic
         limit = generic.connect_timeout if kind == "connect" else generic.read_timeout
         attempts = self._data_config.s3.retries + 1
-        tries = f"; {attempts} attempts" if attempts > 1 and protocol in S3_PROTOCOLS else ""
+        budgeted = protocol in S3_PROTOCOLS or protocol in AZURE_PROTOCOLS  # gcsfs counts its own
+        tries = f"; {attempts} attempts" if attempts > 1 and budgeted else ""
         what = "no connection to" if kind == "connect" else "no answer from"
         return f"timed out: {what} {host} within {limit.total_seconds():g} s (generic.{kind}_timeout{tries})"
 
