@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from persist import __version__
 from persist._errors import explain
-from persist._plan import secret_values
+from persist._plan import endpoint_host, secret_values
 from persist._sources import (
     SECRETS_DIR_ENV,
     ExtraSource,
@@ -40,7 +40,7 @@ from persist._text import MASK, redact
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
 from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
 from persist.options import CONFIGURED_PROTOCOLS, GCS_PROTOCOLS, get_fsspec_storage_options
-from persist.paths import is_remote, join, strip_file_header
+from persist.paths import get_protocol, is_remote, join, strip_file_header
 
 if TYPE_CHECKING:
     from persist.provider import FileAccessProvider
@@ -162,18 +162,52 @@ def _fail(err: PersistError, debug: bool) -> NoReturn:
     raise SystemExit(err.exit_code)
 
 
+_TIMEOUT = click.FloatRange(min=0, min_open=True, max=3600)
+
+
 @click.group(cls=PersistGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="On errors, show the whole chain of causes (a traceback).")
+@click.option(
+    "--connect-timeout",
+    type=_TIMEOUT,
+    metavar="SECONDS",
+    help="Override generic.connect_timeout: seconds to wait for a connection (default 10).",
+)
+@click.option(
+    "--read-timeout",
+    type=_TIMEOUT,
+    metavar="SECONDS",
+    help="Override generic.read_timeout: seconds a request may go without progress (default 60).",
+)
 @click.version_option(__version__, prog_name="persist")
-def cli(debug: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, connect_timeout: float | None, read_timeout: float | None) -> None:
     """Move data between this machine and S3, GCS, Azure Blob or local storage.
 
-    Configuration comes from, highest priority first: PERSIST_<SECTION>__<FIELD> variables,
-    flytekit's FLYTE_* variables, the YAML file (--config, else PERSIST_CONFIG, else
-    FLYTECTL_CONFIG), files in the directory named by PERSIST_SECRETS_DIR, the AWS Secrets
-    Manager secret named by PERSIST_AWS_SECRET_ID, then defaults. Run `persist show` to see
-    which source set each value.
+    Configuration comes from, highest priority first: options given here (--connect-timeout,
+    --read-timeout), PERSIST_<SECTION>__<FIELD> variables, flytekit's FLYTE_* variables, the
+    YAML file (--config, else PERSIST_CONFIG, else FLYTECTL_CONFIG), files in the directory
+    named by PERSIST_SECRETS_DIR, the AWS Secrets Manager secret named by PERSIST_AWS_SECRET_ID,
+    then defaults. Run `persist show` to see which source set each value.
     """
+    generic = {
+        name: value
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout))
+        if value is not None
+    }
+    ctx.obj = {"generic": generic} if generic else {}
+
+
+def _overrides() -> dict[str, Any]:
+    """Config overrides given as options of the ``persist`` group (keyword-argument priority)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return dict(obj) if isinstance(obj, dict) else {}
+
+
+def _auto(config_file: str | None) -> DataConfig:
+    """``DataConfig.auto`` with the group's overrides."""
+    return DataConfig.auto(config_file, **_overrides())
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -194,7 +228,10 @@ class FileReport:
 def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     """Load one file as DataConfig would, collecting every problem instead of stopping."""
     report = FileReport(path)
-    sources = default_sources(DataConfig, path) if use_env else file_sources(DataConfig, path)
+    overrides = _overrides()
+    sources = (
+        default_sources(DataConfig, path, overrides) if use_env else file_sources(DataConfig, path, overrides)
+    )
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
         warnings.simplefilter("ignore")
@@ -250,7 +287,18 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     "without URI (last, or before another option), under the bucket the file names "
     "(Flyte's storage.container).",
 )
-def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | None) -> None:
+@click.option(
+    "--timeout",
+    "probe_timeout",
+    type=_TIMEOUT,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Overall deadline of each --probe; on expiry the step, time and endpoint are reported.",
+)
+def validate(
+    files: tuple[str, ...], use_env: bool, strict: bool, probe: str | None, probe_timeout: float
+) -> None:
     """Check config files; print every problem as FILE: field: message.
 
     Exit status: 0 when every file is valid (and every probe passed), 1 otherwise, 2 for
@@ -281,14 +329,16 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | N
                 )
                 ok = False
                 continue
-            ok = run_probe(path, report.config, target) and ok
+            ok = run_probe(path, report.config, target, probe_timeout) and ok
     sys.exit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 
-def run_probe(label: str, config: DataConfig, uri: str) -> bool:
+def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) -> bool:
     """Write, read back, list and delete one small object under ``uri``; report each step.
 
-    The object is deleted even when a step after the write fails.
+    The object is deleted even when a step after the write fails. The steps share one
+    ``deadline`` in seconds: past it, the step in progress is reported as timed out (with the
+    time taken and the endpoint) and persist still tries to delete the object.
     """
     from persist.provider import FileAccessProvider
 
@@ -329,28 +379,79 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
             written = False
             return "removed"
 
-        ok = True
-        for step, action in (("write", write), ("read", read), ("list", listing), ("delete", delete)):
-            if not ok:
-                break
-            ok = _step(step, action, secrets)
-        if written:
-            _step("cleanup", delete, secrets)
+        current: list[tuple[str, float]] = [("write", started)]
+        results: list[bool] = []
+
+        def steps() -> None:
+            ok = True
+            for step, action in (("write", write), ("read", read), ("list", listing), ("delete", delete)):
+                if not ok or expired.is_set():
+                    break
+                current[0] = (step, time.perf_counter())
+                ok = _step(step, action, secrets, expired)
+            if written and not expired.is_set():
+                _step("cleanup", delete, secrets, expired)
+            results.append(ok)
+
+        # Each request is bounded by the connect and read timeouts, but a probe makes several
+        # (and gcsfs retries on its own): the deadline bounds the whole, from a second thread.
+        expired = threading.Event()
+        worker = threading.Thread(target=steps, name="persist-probe", daemon=True)
+        worker.start()
+        worker.join(deadline)
+        if worker.is_alive():
+            expired.set()
+            step, since = current[0]
+            host = endpoint_host(get_protocol(uri), config) or "the local disk"
+            click.echo(
+                f"  {step:<7} TIMED OUT after {time.perf_counter() - since:.1f} s: no answer from "
+                f"{host} before the probe's {deadline:g} s deadline (--timeout)"
+            )
+            _cleanup_after_deadline(provider, target, secrets, config)
+        ok = bool(results) and results[0]
     total = (time.perf_counter() - started) * 1000
     click.echo(f"{label}: probe {'OK' if ok else 'FAILED'} ({total:.0f} ms)")
     return ok
 
 
-def _step(step: str, action: Callable[[], str], secrets: list[str]) -> bool:
+def _cleanup_after_deadline(
+    provider: FileAccessProvider, target: str, secrets: list[str], config: DataConfig
+) -> None:
+    """Try to delete the probe object, waiting at most one connect plus one read timeout, or 10 s."""
+    generic = config.generic
+    limit = min(generic.connect_timeout.total_seconds() + generic.read_timeout.total_seconds(), 10.0)
+    outcome: list[str] = []
+
+    def remove() -> None:
+        try:
+            provider.rm_file(target)
+            outcome.append("removed")
+        except FileNotFoundError:  # DataNotFoundError is one
+            outcome.append("nothing to remove")
+        except Exception as exc:
+            outcome.append(f"FAILED: {redact(explain(exc), secrets)}")
+
+    cleaner = threading.Thread(target=remove, name="persist-probe-cleanup", daemon=True)
+    cleaner.start()
+    cleaner.join(limit)
+    if outcome:
+        click.echo(f"  cleanup {outcome[0]}")
+    else:
+        click.echo(f"  cleanup gave up after {limit:g} s; delete {target} yourself if it exists")
+
+
+def _step(step: str, action: Callable[[], str], secrets: list[str], expired: threading.Event) -> bool:
     started = time.perf_counter()
     try:
         detail = action()
     except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        click.echo(f"  {step:<7} FAILED {elapsed:6.0f} ms  {redact(explain(exc), secrets)}")
+        if not expired.is_set():  # past the deadline, the timeout report stands for this step
+            click.echo(f"  {step:<7} FAILED {elapsed:6.0f} ms  {redact(explain(exc), secrets)}")
         return False
     elapsed = (time.perf_counter() - started) * 1000
-    click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
+    if not expired.is_set():
+        click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
     return True
 
 
@@ -378,7 +479,9 @@ def effective_config(
     config_file: str | None, extra_sources: Sequence[ExtraSource] = ()
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
-    return _effective(resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources)))
+    return _effective(
+        resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
+    )
 
 
 def _extra_source(spec: str) -> ExtraSource:
@@ -441,7 +544,7 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
     follow as comments; keys persist cannot honour are warnings on stderr.
     """
     extra_sources = [_extra_source(spec) for spec in extra]
-    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources))
+    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
     shown: dict[str, Any] = _effective(loaded)
@@ -506,7 +609,7 @@ def options(protocol: str, config_file: str | None, reveal: bool) -> None:
     --reveal is given. PROTOCOL is one persist configures, in lower case; any other protocol
     gets no options from persist.
     """
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     opts = get_fsspec_storage_options(protocol, config)
     if not reveal:
         opts = _masked(opts, secret_values(config))
@@ -673,7 +776,7 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         _json_errors()
     if is_remote(src) and is_remote(dst):
         raise click.UsageError("copying between two remote locations is not supported; download first")
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     source_dir = not is_remote(src) and os.path.isdir(strip_file_header(src))
     if source_dir and not recursive:
         raise click.UsageError(f"{src} is a folder; use -r to copy it")
@@ -748,7 +851,7 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
 
     if as_json:
         _json_errors()
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, scratch, config)
         entries = provider.ls(uri)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
 from persist._backend import Entry, make_backend
 from persist._errors import Kind, Operation, classify, raise_persist_error
-from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync
-from persist._plan import enable_debug_logging, plan_for, secret_values
+from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync, timeout_kind
+from persist._plan import enable_debug_logging, endpoint_host, plan_for, secret_values
 from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
@@ -429,8 +429,18 @@ class FileAccessProvider:
         )
 
     def _reason(self, cause: BaseException, protocol: str) -> str:
-        """The backend's reason for a failure on ``protocol``, in a few words."""
-        return backend_reason(cause)
+        """The backend's reason; for a timeout, which limit ran out, after how long, where."""
+        kind = timeout_kind(cause)
+        host = endpoint_host(protocol, self._data_config)
+        if kind is None or host is None:
+            return backend_reason(cause)
+        generic = self._data_config.generic
+        limit = generic.connect_timeout if kind == "connect" else generic.read_timeout
+        # The attempts of persist's own budget (gcsfs counts its own: none shown there).
+        attempts = plan_for(self._data_config, protocol).retry.retries + 1
+        tries = f"; {attempts} attempts" if attempts > 1 else ""
+        what = "no connection to" if kind == "connect" else "no answer from"
+        return f"timed out: {what} {host} within {limit.total_seconds():g} s (generic.{kind}_timeout{tries})"
 
     # --- uploads ------------------------------------------------------------------------
 

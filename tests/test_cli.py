@@ -368,6 +368,31 @@ class TestProbeLocal:
         assert result.stdout.splitlines() == [f"{path}: {line}" for line in BAD_LINES]
 
 
+class TestCredentialsInEndpoints:
+    """An endpoint URL with a password is refused, and the password printed nowhere (issue 15, 3)."""
+
+    PASSWORD = "url-pa55-canary"
+
+    @pytest.mark.parametrize(
+        ("variable", "args"),
+        [
+            ("PERSIST_S3__ENDPOINT", ("show",)),
+            ("PERSIST_S3__ENDPOINT", ("options", "s3")),
+            ("PERSIST_GCS__ENDPOINT", ("options", "gs")),
+            ("PERSIST_AZURE__ACCOUNT_HOST", ("options", "abfs")),
+            ("PERSIST_S3__ENDPOINT", ("ls", "s3://bucket/")),
+        ],
+    )
+    def test_refused_without_echo(
+        self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, variable: str, args: tuple[str, ...]
+    ) -> None:
+        monkeypatch.setenv(variable, f"http://admin:{self.PASSWORD}@127.0.0.1:9000")
+        result = invoke(runner, *args)
+        assert result.exit_code == 1
+        assert "must not hold credentials (user:password@host)" in result.output
+        assert self.PASSWORD not in result.output
+
+
 class TestShow:
     @pytest.fixture
     def config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -483,8 +508,23 @@ class TestOptions:
             "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"},
             "key": "AKEXAMPLE",
             "secret": "[secure]",
+            "config_kwargs": {"connect_timeout": 10.0, "read_timeout": 60.0},
         }
         assert SECRET not in result.output
+
+    def test_group_timeouts_reach_the_options(self, runner: CliRunner, tmp_path: Path) -> None:
+        """persist --connect-timeout/--read-timeout override the config for any command."""
+        path = write(tmp_path, "secret.yaml", WITH_SECRET)
+        result = invoke(
+            runner, "--connect-timeout", "3", "--read-timeout", "4.5", "options", "s3", "--config", path
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["config_kwargs"] == {"connect_timeout": 3.0, "read_timeout": 4.5}
+
+    def test_group_timeout_must_be_positive(self, runner: CliRunner) -> None:
+        result = invoke(runner, "--read-timeout", "0", "options", "s3")
+        assert result.exit_code == 2
+        assert "Invalid value for '--read-timeout'" in result.output
 
     def test_abfs_masked(self, runner: CliRunner, tmp_path: Path) -> None:
         """The abfs options as JSON, with the account key masked."""
@@ -495,6 +535,8 @@ class TestOptions:
             "account_name": "myaccount",
             "account_key": "[secure]",
             "anon": False,
+            "connection_timeout": 10,
+            "read_timeout": 60,
         }
         assert SECRET not in result.output
 
