@@ -26,7 +26,7 @@ from tests.integration.servers import find_free_port
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 EXAMPLES = sorted((ROOT / "config-examples").glob("*.yaml"))
-COMMANDS = ("cp", "ls", "options", "schema", "show", "validate")
+COMMANDS = ("cp", "ls", "options", "schema", "show", "validate", "version")
 
 SECRET = f"canary{uuid.uuid4().hex}00"
 """A secret value unique to this run: it must never appear in anything the command prints.
@@ -908,7 +908,7 @@ class TestSubprocess:
         assert proc.stdout == f"{bad}: s3.endpoit: unknown key; did you mean 'endpoint'?\n"
 
     def test_help_lists_commands(self) -> None:
-        """`persist --help` lists the six commands."""
+        """`persist --help` lists the seven commands."""
         proc = run_persist("--help")
         assert proc.returncode == 0
         listed = re.findall(r"^  (\w+) ", proc.stdout.split("Commands:")[1], flags=re.MULTILINE)
