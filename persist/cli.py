@@ -375,7 +375,8 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
 
         def delete() -> str:
             nonlocal written
-            fs.rm_file(target)
+            # rm, not rm_file: adlfs implements rm_file only from 2026.2.0 (persist allows older).
+            fs.rm(target)
             written = False
             return "removed"
 
