@@ -110,7 +110,7 @@ class Finding:
         e = self.entry
         return (
             f"{e.package} {self.installed} is known to corrupt or lose data: {e.breaks} ({e.link}); "
-            f"install a {e.package} release outside {e.versions}"
+            f"install a release outside {e.package}{e.versions}"
         )
 
 

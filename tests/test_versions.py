@@ -167,7 +167,7 @@ class TestMatcher:
         (finding,) = find_known_bad(lookup=fake_lookup({"s3fs": "2024.10.0"}), entries=[ENTRY])
         assert str(finding) == (
             "s3fs 2024.10.0 is known to corrupt or lose data: truncates (https://x/1); "
-            "install a s3fs release outside >=2024.9,<2024.12"
+            "install a release outside s3fs>=2024.9,<2024.12"
         )
 
 
@@ -239,7 +239,7 @@ class TestVersionCommand:
         assert result.exit_code == 0
         assert "s3fs                2024.10.0" in result.stdout.splitlines()
         assert result.stderr.startswith(
-            "warning: s3fs 2024.10.0 is known to corrupt or lose data: put_file truncates"
+            "warning: s3fs 2024.10.0 is known to corrupt or lose data: a multipart upload whose last batch"
         )
         assert "(https://github.com/fsspec/s3fs/issues/915)" in result.stderr
 
@@ -304,5 +304,7 @@ def test_real_process_sees_installed_bad_release(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "fsspec              2024.10.0" in proc.stdout.splitlines()
-    assert proc.stderr.startswith("warning: fsspec 2024.10.0 is known to corrupt or lose data: S3 writes")
+    assert proc.stderr.startswith(
+        "warning: fsspec 2024.10.0 is known to corrupt or lose data: S3 uploads come out truncated"
+    )
     assert "https://github.com/flyteorg/flyte/issues/5936" in proc.stderr
