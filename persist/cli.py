@@ -203,16 +203,14 @@ def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
         warnings.simplefilter("ignore")
+        origins: dict[tuple[str, ...], Origin] = {}
         try:
             report.config, origins = load(sources)
         except ConfigError as err:
             report.problems.extend(str(p) for p in err.problems)
-        else:
-            report.protocols = _protocols(origins, None)
     layer = YamlFileSource(path)()
     report.bucket = layer.bucket[0] if layer.bucket else None
-    if report.bucket:
-        report.protocols = _protocols({}, report.bucket) + report.protocols
+    report.protocols = _file_protocols(origins, report.bucket)
     notes = _file_notes(path, layer)
     if strict:
         report.problems.extend(notes)
@@ -242,11 +240,11 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
 _SECTION_PROTOCOLS = {"s3": "s3", "gcs": "gs", "azure": "abfs"}
 
 
-def _protocols(origins: dict[tuple[str, ...], Origin], uri: str | None) -> tuple[str, ...]:
-    """The protocols a config serves: its storage sections', or ``uri``'s alone."""
-    if uri is not None:
-        return (get_protocol(uri),)
+def _file_protocols(origins: dict[tuple[str, ...], Origin], bucket: str | None) -> tuple[str, ...]:
+    """The protocols a config serves: its storage sections' and its bucket's, else ``file``."""
     used = {_SECTION_PROTOCOLS[loc[0]] for loc in origins if loc and loc[0] in _SECTION_PROTOCOLS}
+    if bucket:
+        used.add(get_protocol(bucket))
     return tuple(sorted(used)) or ("file",)
 
 
