@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import persist
 from persist._versions import (
     REPORTED_PACKAGES,
     KnownBadVersion,
@@ -215,7 +216,7 @@ class TestVersionCommand:
         result = invoke("version")
         assert result.exit_code == 0
         lines = result.stdout.splitlines()
-        assert lines[0] == "persist 0.1.0"
+        assert lines[0] == f"persist {persist.__version__}"
         assert lines[1].startswith(f"python {sys.version_info.major}.{sys.version_info.minor}.")
         rows = dict(line.split(maxsplit=1) for line in lines[2:])
         assert list(rows) == list(REPORTED_PACKAGES)
@@ -229,7 +230,7 @@ class TestVersionCommand:
     def test_json(self) -> None:
         """`persist version --json` is one JSON object with the same facts."""
         data = json.loads(invoke("version", "--json").stdout)
-        assert data["persist"] == "0.1.0"
+        assert data["persist"] == persist.__version__
         assert data["packages"]["fsspec"] == installed_version("fsspec")
         assert data["known_bad"] == []
 
