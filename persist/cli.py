@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydantic import SecretStr
 
-from persist import __version__
 from persist._errors import explain
 from persist._plan import endpoint_host, secret_values
 from persist._sources import (
@@ -168,6 +167,14 @@ _TIMEOUT = click.FloatRange(min=0, min_open=True, max=3600)
 @click.group(cls=PersistGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="On errors, show the whole chain of causes (a traceback).")
 @click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_versions(ctx) if value else None,
+    help="Show persist's version and the installed versions of its backends, then exit.",
+)
+@click.option(
     "--connect-timeout",
     type=_TIMEOUT,
     metavar="SECONDS",
@@ -179,7 +186,6 @@ _TIMEOUT = click.FloatRange(min=0, min_open=True, max=3600)
     metavar="SECONDS",
     help="Override generic.read_timeout: seconds a request may go without progress (default 60).",
 )
-@click.version_option(__version__, prog_name="persist")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, connect_timeout: float | None, read_timeout: float | None) -> None:
     """Move data between this machine and S3, GCS, Azure Blob or local storage.
@@ -223,6 +229,8 @@ class FileReport:
     config: DataConfig | None = None
     bucket: str | None = None
     """The deployment's bucket the file names (Flyte's ``storage.container``), if any."""
+    protocols: tuple[str, ...] = ()
+    """The protocols the file configures (``s3`` for an ``s3:`` section...), ``file`` if none."""
 
 
 def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
@@ -235,12 +243,14 @@ def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
         warnings.simplefilter("ignore")
+        origins: dict[tuple[str, ...], Origin] = {}
         try:
-            report.config, _ = load(DataConfig, sources)
+            report.config, origins = load(DataConfig, sources)
         except ConfigError as err:
             report.problems.extend(str(p) for p in err.problems)
     layer = file_sources(DataConfig, path)[0]()
     report.bucket = layer.bucket[0] if layer.bucket else None
+    report.protocols = _file_protocols(origins, report.bucket)
     notes = _file_notes(path, layer)
     if strict:
         report.problems.extend(notes)
@@ -267,6 +277,29 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     return notes
 
 
+_SECTION_PROTOCOLS = {"s3": "s3", "gcs": "gs", "azure": "abfs"}
+
+
+def _file_protocols(origins: dict[tuple[str, ...], Origin], bucket: str | None) -> tuple[str, ...]:
+    """The protocols a config serves: its storage sections' and its bucket's, else ``file``."""
+    used = {_SECTION_PROTOCOLS[loc[0]] for loc in origins if loc and loc[0] in _SECTION_PROTOCOLS}
+    if bucket:
+        used.add(get_protocol(bucket))
+    return tuple(sorted(used)) or ("file",)
+
+
+def _backend_lines(report: FileReport, config: DataConfig, probe: str | None) -> tuple[list[str], list[str]]:
+    """The file's backend versions line, and its known-bad findings (problems under --strict)."""
+    from persist._versions import backends_for, find_known_bad, installed_version
+
+    protocols = report.protocols if not probe else (get_protocol(probe), *report.protocols)
+    protocols = tuple(dict.fromkeys(protocols))
+    names = backends_for(protocols, config)
+    versions = ", ".join(f"{name} {installed_version(name) or 'not installed'}" for name in names)
+    findings = [f"{report.path}: {f}" for f in find_known_bad(names, protocols)]
+    return [f"{report.path}: backends for {', '.join(protocols)}: {versions}"], findings
+
+
 @cli.command()
 @click.argument("files", nargs=-1, metavar="FILE...")
 @click.option(
@@ -276,7 +309,13 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     "--strict",
     is_flag=True,
     help="Also fail on inline secrets, deprecated keys, files with no storage settings and "
-    "Flyte keys persist cannot honour.",
+    "Flyte keys persist cannot honour, and on backend versions known to corrupt or lose data.",
+)
+@click.option(
+    "--versions",
+    "show_versions",
+    is_flag=True,
+    help="Also print the installed versions of the backends each file's config would use.",
 )
 @click.option(
     "--probe",
@@ -297,9 +336,17 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     help="Overall deadline of each --probe; on expiry the step, time and endpoint are reported.",
 )
 def validate(
-    files: tuple[str, ...], use_env: bool, strict: bool, probe: str | None, probe_timeout: float
+    files: tuple[str, ...],
+    use_env: bool,
+    strict: bool,
+    show_versions: bool,
+    probe: str | None,
+    probe_timeout: float,
 ) -> None:
     """Check config files; print every problem as FILE: field: message.
+
+    Installed backend releases known to corrupt or lose data (for the protocols a file
+    configures) are warnings, and problems under --strict.
 
     Exit status: 0 when every file is valid (and every probe passed), 1 otherwise, 2 for
     usage errors.
@@ -312,6 +359,10 @@ def validate(
     ok = True
     for path in files:
         report = check_file(path, use_env, strict)
+        versions: list[str] = []
+        if report.config is not None:
+            versions, findings = _backend_lines(report, report.config, probe)
+            (report.problems if strict else report.warnings).extend(findings)
         for line in report.warnings:
             click.echo(f"warning: {line}", err=True)
         for line in report.problems:
@@ -320,6 +371,8 @@ def validate(
             ok = False
             continue
         click.echo(f"{path}: OK")
+        if show_versions:
+            click.echo("\n".join(versions))
         if probe is not None and report.config is not None:
             target = probe or report.bucket
             if not target:
@@ -462,6 +515,40 @@ def _scratch_dir() -> Iterator[str]:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- version -----------------------------------------------------------------------------------
+
+
+def _print_versions(ctx: click.Context, as_json: bool = False) -> None:
+    """Print persist's, Python's and the backends' versions; warn about known-bad ones; exit."""
+    from persist._versions import find_known_bad, version_report
+
+    report = version_report()
+    findings = [str(f) for f in find_known_bad()]
+    if as_json:
+        _echo_json({**report, "known_bad": findings}, indent=2)
+    else:
+        click.echo(f"persist {report['persist']}")
+        click.echo(f"python {report['python']}")
+        width = max(len(name) for name in report["packages"])
+        for name, version in report["packages"].items():
+            click.echo(f"{name:<{width}}  {version or 'not installed'}")
+    for line in findings:
+        click.echo(f"warning: {line}", err=True)
+    ctx.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+@click.pass_context
+def version(ctx: click.Context, as_json: bool) -> None:
+    """Show persist's version and the installed versions of its backends.
+
+    Installed releases known to corrupt or lose data (persist/known_bad_versions.json) are
+    named in a warning on stderr.
+    """
+    _print_versions(ctx, as_json)
 
 
 # --- show / options / schema ------------------------------------------------------------------
