@@ -100,6 +100,12 @@ SYNC_METHODS = (
 )
 """Transfer methods that run to completion when called, from any thread or event loop."""
 
+PROVIDER_EXTENSIONS = {
+    "ls": "(self, path: 'str') -> 'list[Entry]'",
+    "rm_file": "(self, path: 'str') -> 'None'",
+}
+"""Methods persist adds to flytekit's provider, so that callers (its CLI included) need no privates."""
+
 PROVIDER_PROPERTIES = (
     "data_config",
     "local_access",
@@ -222,7 +228,13 @@ class TestProviderSurface:
     def test_design_lists_every_method(self) -> None:
         """The table above covers every public method and property of FileAccessProvider."""
         public = {name for name in vars(FileAccessProvider) if not name.startswith("_")}
-        assert public == (set(PROVIDER_SIGNATURES) - {"__init__"}) | set(PROVIDER_PROPERTIES)
+        expected = set(PROVIDER_SIGNATURES) - {"__init__"}
+        assert public == expected | set(PROVIDER_PROPERTIES) | set(PROVIDER_EXTENSIONS)
+
+    @pytest.mark.parametrize(("name", "expected"), sorted(PROVIDER_EXTENSIONS.items()))
+    def test_extension_signature(self, name: str, expected: str) -> None:
+        """persist's additions have the documented signatures."""
+        assert str(inspect.signature(getattr(FileAccessProvider, name))) == expected
 
 
 class TestErrors:
