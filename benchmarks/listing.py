@@ -7,7 +7,7 @@
 It starts moto and Azurite on 127.0.0.1 (tests/integration/servers.py), writes ``keys`` objects
 of 64 bytes under one prefix per count, then downloads each prefix in a fresh child process per
 run, persist's default engine (obstore). The child reports the seconds until the first file was
-complete (persist's progress listener), the total seconds, and its own peak RSS. With
+complete (persist's progress listener), the total seconds, and its own peak RSS (VmHWM). With
 ``--before``, ``git archive REF persist`` is unpacked in a temporary folder and its runs alternate
 with the working tree's. Prints one Markdown table of medians (and spreads).
 """
@@ -52,8 +52,6 @@ def _config(store: str, where: dict[str, str]) -> Any:
 
 def child(spec: dict[str, Any]) -> None:
     """One download in this process; prints {first, total, rss_mib} as JSON."""
-    import resource
-
     from persist import FileAccessProvider
 
     out = tempfile.mkdtemp(prefix="listing-out-")
@@ -71,7 +69,12 @@ def child(spec: dict[str, Any]) -> None:
     count = sum(len(files) for _, _, files in os.walk(out))
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out + "-sandbox", ignore_errors=True)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not getrusage: ru_maxrss survives exec, so it would be the parent's when larger.
+    rss = next(
+        int(line.split()[1]) / 1024
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
     print(json.dumps({"first": first[0] - start, "total": total, "rss_mib": rss, "files": count}))
 
 

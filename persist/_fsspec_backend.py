@@ -7,8 +7,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from persist import _backend
 from persist._backend import (
-    LIST_BATCH,
     MULTIPART_FLOOR,
     BatchCopy,
     Entry,
@@ -74,8 +74,8 @@ class FsspecBackend:
             if info.get("type") == "file" and not name.endswith("/") and (after is None or name > after)
         ]
         del found
-        for start in range(0, len(files), LIST_BATCH):
-            yield files[start : start + LIST_BATCH]
+        for start in range(0, len(files), _backend.LIST_BATCH):
+            yield files[start : start + _backend.LIST_BATCH]
 
     def root_name(self, root: str) -> str:
         """``root`` without protocol or trailing /, as the filesystem names it."""

@@ -18,7 +18,8 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from persist._backend import LIST_BATCH, BatchCopy, Entry, FileJob
+from persist import _backend
+from persist._backend import BatchCopy, Entry, FileJob
 from persist._errors import FileFailedError
 from persist.config import MiB
 from persist.errors import InvalidInputError
@@ -165,7 +166,7 @@ def _copy_local(jobs: Iterable[FileJob], stop: threading.Event, progress: Progre
 
 def _list_chunk(names: Iterator[str], sizes: bool) -> list[tuple[str, int]]:
     # Sizes only feed the progress totals: one stat per file less without a listener.
-    return [(p, os.path.getsize(p) if sizes else 0) for p in itertools.islice(names, LIST_BATCH)]
+    return [(p, os.path.getsize(p) if sizes else 0) for p in itertools.islice(names, _backend.LIST_BATCH)]
 
 
 def walk_local(root: str) -> Iterable[tuple[str, str]]:

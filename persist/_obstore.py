@@ -19,8 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from persist import _backend
 from persist._backend import (
-    LIST_BATCH,
     MULTIPART_FLOOR,
     BatchCopy,
     Entry,
@@ -180,7 +180,7 @@ class ObstoreBackend:
                 pass
         try:
             async for batch in obstore.list(
-                store, prefix=prefix or None, offset=offset, chunk_size=LIST_BATCH
+                store, prefix=prefix or None, offset=offset, chunk_size=_backend.LIST_BATCH
             ):
                 found = [(f"{bucket}/{m['path']}", int(m["size"])) for m in batch if m["path"] != single]
                 if found:

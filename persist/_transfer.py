@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from persist import _backend
 from persist._errors import FileFailedError
 from persist._local import CleanedUpOnFailure, temp_path, walk_local
 from persist.errors import DataNotFoundError, InvalidInputError
@@ -240,13 +241,13 @@ class Transfer:
     async def get_tree(self, rroot: str, lroot: str) -> int:
         """Download every file under ``rroot`` into ``lroot``, keeping relative paths.
 
-        The listing streams: files start moving once the first batch of names (a list page)
-        and the next one are in, and memory holds a few batches whatever the number of files.
-        Every key of a batch is checked before any file of that batch, or of the batch before
-        it, starts: a key with a ``..`` segment, or one that would land outside ``lroot``,
-        raises InvalidInputError and nothing escapes ``lroot``. In a listing of one or two
-        batches (up to about 2,000 files) that means nothing is written at all; in a longer
-        one, files of earlier batches may already be complete (each written atomically).
+        The listing streams: a full batch of names (a list page, ``LIST_BATCH`` names) starts
+        its files at once, and memory holds a few batches whatever the number of files. Every
+        key of a batch is checked before any file of that batch starts: a key with a ``..``
+        segment, or one that would land outside ``lroot``, raises InvalidInputError and
+        nothing escapes ``lroot``. A folder of fewer than ``LIST_BATCH`` files is listed whole
+        before anything is written; in a longer one, files of earlier batches may already be
+        complete (each written atomically) when a later batch holds such a key.
         """
         real_root = os.path.realpath(lroot)
         inside: dict[str, bool] = {}
@@ -274,20 +275,24 @@ class Transfer:
 
         async def produce(deliver: Callable[[list[FileJob]], Awaitable[None]]) -> None:
             files = nbytes = 0
-            ready: list[FileJob] = []
-            async for batch in self._listing(rroot):
-                # One batch of look-ahead: this batch's keys are checked before the previous
-                # batch's files start, and a short listing has its totals before any byte.
-                following = await check(batch)
+            held: list[FileJob] = []
+            async for batch, full in self._listing(rroot):
+                jobs = await check(batch)
                 files += len(batch)
                 nbytes += sum(size for _, _, size in batch)
-                if ready:
-                    await deliver(ready)
-                ready = following
+                if held:
+                    await deliver(held)
+                    held = []
+                if full:
+                    await deliver(jobs)
+                else:
+                    # A short batch is most likely the last: its files wait for the listing's
+                    # end, so a folder of one batch has its totals before any byte moves.
+                    held = jobs
             if self.progress is not None:
                 self.progress(0, 0, total_files=files, total_bytes=nbytes)
-            if ready:
-                await deliver(ready)
+            if held:
+                await deliver(held)
 
         batch = self.backend.copy_batch
         if batch is None:
@@ -354,9 +359,10 @@ class Transfer:
             raise failure
         return done
 
-    async def _listing(self, rroot: str) -> AsyncIterator[list[tuple[str, str, int]]]:
-        """Batches of (path, relative key, size) of the files at or under ``rroot``.
+    async def _listing(self, rroot: str) -> AsyncIterator[tuple[list[tuple[str, str, int]], bool]]:
+        """Batches of (path, relative key, size) under ``rroot``, each with whether it was full.
 
+        A full batch (``LIST_BATCH`` names from the backend) is likely followed by more.
         Refuses a missing root. Each batch is fetched with the retry budget; a listing that
         fails part-way resumes after the last name received.
         """
@@ -391,7 +397,7 @@ class Transfer:
                     batch.append((name, name[len(root) + 1 :].replace(sep, "/"), size))
             if batch:
                 empty = False
-                yield batch
+                yield batch, len(found) >= _backend.LIST_BATCH
         # An empty folder exists only on the local disk: object stores have no empty prefixes.
         if empty and not await self.exists(rroot):
             raise DataNotFoundError(f"{rroot} does not exist or holds no files")

@@ -59,7 +59,7 @@ def test_remote_folder_download_starts_before_its_listing_ends(
     """The listing waits while downloads catch up: with one file at a time (two may wait) and
     listing batches of 10, most of a 50-object folder is complete before the listing's totals
     (its end) arrive, on both engines; all 50 arrive intact."""
-    monkeypatch.setattr(f"persist._{engine}{'_backend' if engine == 'fsspec' else ''}.LIST_BATCH", 10)
+    monkeypatch.setattr("persist._backend.LIST_BATCH", 10)
     for i in range(50):
         s3_admin_client.put_object(Bucket=s3_bucket, Key=f"tree/k{i:02d}", Body=b"v%d" % i)
     provider = FileAccessProvider(
@@ -69,56 +69,50 @@ def test_remote_folder_download_starts_before_its_listing_ends(
     )
     recorder = Recorder()
     provider.get_data(f"s3://{s3_bucket}/tree", str(tmp_path / "out"), is_multipart=True, progress=recorder)
-    # Batch 4 is handed over before the end is known; its last job needs 38 taken, 37 done.
-    assert recorder.files_before_totals() >= 37
+    # Full batches go at once: the last one's last job waits for 48 taken, 47 done.
+    assert recorder.files_before_totals() >= 47
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"k{i:02d}" for i in range(50)]
     assert (tmp_path / "out" / "k49").read_bytes() == b"v49"
 
 
 class TestBadKeyInLaterBatch:
-    """A key with '..' segments stops a streamed folder download before its batch, or the one
-    before it, starts: nothing escapes, and only files of earlier batches can be complete
-    (those already handed to a download; the rest are dropped).
+    """A key with '..' segments stops a streamed folder download before any file of its batch
+    starts: nothing escapes, and only files of earlier batches can be complete.
 
     s3fs lists such keys (obstore refuses the whole page), so the fsspec engine serves these,
-    with listing batches of 2: keys a, b | c, d | the bad one.
+    with listing batches of 2 and one file at a time (two may wait).
     """
 
     @pytest.fixture
     def provider(
         self, s3_endpoint: str, s3_bucket: str, tmp_path: Path, monkeypatch: Any
     ) -> FileAccessProvider:
-        monkeypatch.setattr("persist._fsspec_backend.LIST_BATCH", 2)
+        monkeypatch.setattr("persist._backend.LIST_BATCH", 2)
         config = s3_config(s3_endpoint, engine="fsspec", max_concurrency=1)
         return FileAccessProvider(str(tmp_path / "sandbox"), f"s3://{s3_bucket}/raw", config)
 
-    def test_bad_key_in_third_batch_leaves_only_the_first_batch(
+    def test_bad_key_in_third_batch_stops_after_the_files_already_started(
         self, provider: FileAccessProvider, s3_bucket: str, s3_admin_client: Any, tmp_path: Path
     ) -> None:
-        """Batch 1 was handed over when batch 2 passed its check; batch 2 waits on batch 3, which fails.
-
-        Whether a.txt and b.txt were started before the failure depends on timing; c.txt and
-        d.txt never are.
-        """
+        """Batches a, b | c, d | bad: handing over d waits until b is taken (a done); then the
+        bad batch fails, b finishes, c and d are dropped."""
         for name in ("a", "b", "c", "d"):
             s3_admin_client.put_object(Bucket=s3_bucket, Key=f"evil/{name}.txt", Body=name.encode())
         s3_admin_client.put_object(Bucket=s3_bucket, Key="evil/x/../../../escaped.txt", Body=b"evil")
         target = tmp_path / "deep" / "target"
         with pytest.raises(InvalidInputError, match=r"'\.\.' segments"):
             provider.download_directory(f"s3://{s3_bucket}/evil", str(target))
-        written = sorted(p.name for p in target.iterdir())
-        assert set(written) <= {"a.txt", "b.txt"}, written
-        for name in written:
-            assert (target / name).read_bytes() == name[0].encode()
+        assert sorted(p.name for p in target.iterdir()) == ["a.txt", "b.txt"]
+        assert (target / "a.txt").read_bytes() == b"a"
+        assert (target / "b.txt").read_bytes() == b"b"
         assert not (tmp_path / "escaped.txt").exists()
         assert not (tmp_path / "deep" / "escaped.txt").exists()
 
-    def test_bad_key_in_second_batch_writes_nothing(
+    def test_bad_key_stops_its_own_batch_before_any_file_starts(
         self, provider: FileAccessProvider, s3_bucket: str, s3_admin_client: Any, tmp_path: Path
     ) -> None:
-        """Two batches are checked before the first file starts."""
-        for name in ("a", "b", "c"):
-            s3_admin_client.put_object(Bucket=s3_bucket, Key=f"evil/{name}.txt", Body=name.encode())
+        """One batch, a.txt then the bad key: a.txt is not written."""
+        s3_admin_client.put_object(Bucket=s3_bucket, Key="evil/a.txt", Body=b"a")
         s3_admin_client.put_object(Bucket=s3_bucket, Key="evil/x/../../../escaped.txt", Body=b"evil")
         target = tmp_path / "target"
         with pytest.raises(InvalidInputError, match=r"'\.\.' segments"):
