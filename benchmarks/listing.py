@@ -50,8 +50,22 @@ def _config(store: str, where: dict[str, str]) -> Any:
     )
 
 
+def use_code(code: str) -> None:
+    """Import persist from ``code``: ahead of the path, and past an editable install's finder.
+
+    An editable install puts a finder on ``sys.meta_path``, which Python asks before
+    ``sys.path``: without this, every run would import the working tree's persist.
+    """
+    sys.meta_path[:] = [
+        f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")
+    ]
+    sys.path.insert(0, code)
+
+
 def child(spec: dict[str, Any]) -> None:
-    """One download in this process; prints {first, total, rss_mib} as JSON."""
+    """One download in this process; prints {first, total, rss_mib, files, code} as JSON."""
+    use_code(spec["code"])
+    import persist
     from persist import FileAccessProvider
 
     out = tempfile.mkdtemp(prefix="listing-out-")
@@ -75,14 +89,22 @@ def child(spec: dict[str, Any]) -> None:
         for line in Path("/proc/self/status").read_text().splitlines()
         if line.startswith("VmHWM:")
     )
-    print(json.dumps({"first": first[0] - start, "total": total, "rss_mib": rss, "files": count}))
+    print(
+        json.dumps(
+            {
+                "first": first[0] - start,
+                "total": total,
+                "rss_mib": rss,
+                "files": count,
+                "code": persist.__file__,
+            }
+        )
+    )
 
 
 def _run_child(code: Path, spec: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{REPO}"}
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "benchmarks.listing", "--child", json.dumps(spec)],
-        env=env,
+        [sys.executable, "-m", "benchmarks.listing", "--child", json.dumps({**spec, "code": str(code)})],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -91,6 +113,8 @@ def _run_child(code: Path, spec: dict[str, Any]) -> dict[str, Any]:
     if done.returncode:
         raise RuntimeError(f"child failed ({done.returncode}): {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if not result["code"].startswith(str(code)):
+        raise RuntimeError(f"the child imported persist from {result['code']}, not from {code}")
     if result["files"] != spec["keys"]:
         raise RuntimeError(f"expected {spec['keys']} files, got {result['files']}")
     return result

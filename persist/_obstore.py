@@ -42,8 +42,11 @@ __all__ = ["ObstoreBackend", "clear_store_cache", "wait_for_handovers"]
 
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * MiB
-# Parts of one file in flight at once hold at most about this much memory.
-_PART_BUFFER = 64 * MiB
+# Parts of one file in flight at once hold at most about this much memory (obstore holds each
+# part about twice while it is sent, plus the one being read): two 8 MiB parts at once kept a
+# 256 MiB upload at moto's and Azurite's pace with a peak RSS of 86 MiB, where eight took
+# 134-166 MiB (benchmarks/README.md, "Decisions measured").
+_PART_BUFFER = 16 * MiB
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 
