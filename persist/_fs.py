@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -74,6 +75,22 @@ def _instantiate(protocol: str, options: dict[str, Any], tune: dict[str, Any]) -
     for name, value in tune.items():
         setattr(fs, name, value)
     return fs
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: drop the parent's filesystems and take a fresh lock.
+
+    An inherited filesystem is bound to the parent's I/O loop, whose thread the child does not
+    have (fsspec starts a new loop in the child, and its instances then fail with "attached to
+    a different loop"), and the lock may have been held by a parent thread at the fork.
+    """
+    global _FS_LOCK
+    _FS_LOCK = threading.Lock()
+    _FS_CACHE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def clear_filesystem_cache() -> None:
