@@ -119,11 +119,15 @@ def main() -> None:
     provider = FileAccessProvider(tempfile.mkdtemp(prefix="persist-dask-"), args.prefix, config)
     name = f"dataset-{FileAccessProvider.get_random_string()[:8]}"
     with (
-        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
     ):
         rows = run(client, provider, name, args.parts, args.rows)
-    print(f"{args.parts} partitions, {rows} rows written by {args.workers} workers under {dataset_uri(provider, name)}")
+    print(
+        f"{args.parts} partitions, {rows} rows written by {args.workers} workers under {dataset_uri(provider, name)}"
+    )
 
 
 if __name__ == "__main__":
