@@ -86,9 +86,11 @@ def check_dataset(
         provider.download_directory(root, local)
         for uri, digest in written:
             path = Path(local) / uri.rsplit("/", 1)[1]
-            got = hashlib.sha256(path.read_bytes()).hexdigest()
-            assert got == digest, f"{uri}: downloaded bytes differ from the uploaded ones"
-        assert len(list(Path(local).iterdir())) == parts
+            if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                raise AssertionError(f"{uri}: downloaded bytes differ from the uploaded ones")
+        found = len(list(Path(local).iterdir()))
+        if found != parts:
+            raise AssertionError(f"{root}: {found} objects, expected {parts}")
     return len(frame)
 
 
@@ -125,9 +127,8 @@ def main() -> None:
         Client(cluster) as client,
     ):
         rows = run(client, provider, name, args.parts, args.rows)
-    print(
-        f"{args.parts} partitions, {rows} rows written by {args.workers} workers under {dataset_uri(provider, name)}"
-    )
+    where = dataset_uri(provider, name)
+    print(f"{args.parts} partitions, {rows} rows written by {args.workers} workers under {where}")
 
 
 if __name__ == "__main__":
