@@ -21,15 +21,14 @@ from pathlib import Path
 from persist import DataConfig, FileAccessProvider
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dask_dataset import check_dataset, dataset_uri, write_partition  # noqa: E402
+from dask_dataset import check_dataset, dataset_uri, write_partition
 
 
 def run(provider: FileAccessProvider, name: str, parts: int, rows: int) -> int:
     """Write ``parts`` partitions from Ray tasks (``ray.init`` already called), then check them."""
-    import ray
-
     # Ray's workers cannot import this example's modules: send the functions by value.
     import dask_dataset
+    import ray
 
     ray.cloudpickle.register_pickle_by_value(dask_dataset)
     remote_write = ray.remote(num_cpus=1)(write_partition)
