@@ -186,3 +186,44 @@ class TestModuleAttributesInWorkers:
         )
         assert out.returncode == 0, out.stderr
         assert list(tmp_path.iterdir()) == []
+
+
+def _use_everything(conn: object, raw: str) -> None:
+    """In a forked child: take every lock persist keeps and move a file through a provider."""
+    import persist._fs
+    import persist._obstore
+
+    with persist._fs._FS_LOCK, persist._obstore._STORES_LOCK, persist._LAZY_LOCK:
+        pass
+    provider = FileAccessProvider(Path(raw) / "sb", raw, DataConfig())
+    uri = provider.put_raw_data(b"from the child", file_name="child.txt")
+    conn.send(Path(uri).read_bytes())  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif("fork" not in START_METHODS, reason="needs the fork start method")
+def test_fork_while_locks_are_held_does_not_deadlock(tmp_path: Path) -> None:
+    """A fork taken while a parent thread holds persist's cache locks gets fresh locks and works."""
+    import persist._fs
+    import persist._obstore
+
+    # A parent thread is mid-way through building a filesystem, a store and a lazy attribute.
+    FileAccessProvider(tmp_path / "warm", str(tmp_path / "raw"), DataConfig()).put_raw_data(b"warm")
+    locks = [persist._fs._FS_LOCK, persist._obstore._STORES_LOCK, persist._LAZY_LOCK]
+    for lock in locks:
+        lock.acquire()
+    try:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_use_everything, args=(send, str(tmp_path / "raw")))
+        child.start()
+        answered = recv.poll(30)
+    finally:
+        for lock in locks:
+            lock.release()
+    child.join(0 if not answered else 30)
+    if child.is_alive():
+        child.kill()
+        child.join(10)
+    assert answered, "the forked child deadlocked on a lock its parent held"
+    assert recv.recv() == b"from the child"
+    assert child.exitcode == 0
