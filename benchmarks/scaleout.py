@@ -91,19 +91,17 @@ def _warm(_: int) -> int:
     return os.getpid()
 
 
-def _upload(folders: list[str], remote: str) -> float:
-    """Upload each local folder under ``remote``; returns this worker's CPU seconds."""
+def _upload(folder: str, remote: str) -> float:
+    """Upload one local folder to ``remote`` in one call; returns this worker's CPU seconds."""
     before = _cpu()
-    for folder in folders:
-        _PROVIDER.upload_directory(folder, f"{remote}/{Path(folder).name}")
+    _PROVIDER.upload_directory(folder, remote)
     return _cpu() - before
 
 
-def _download(names: list[str], remote: str, local: str) -> float:
-    """Download each remote folder into ``local``; returns this worker's CPU seconds."""
+def _download(remote: str, local: str) -> float:
+    """Download one remote folder to ``local`` in one call; returns this worker's CPU seconds."""
     before = _cpu()
-    for name in names:
-        _PROVIDER.download_directory(f"{remote}/{name}", str(Path(local) / name))
+    _PROVIDER.download_directory(remote, local)
     return _cpu() - before
 
 
@@ -167,20 +165,34 @@ def make_data(root: Path, files: int, size: int, per_folder: int) -> list[Path]:
     return folders
 
 
-def _shares(items: list[Any], workers: int) -> list[list[Any]]:
-    return [items[i::workers] for i in range(workers)]
+def make_shares(folders: list[Path], workers: int, root: Path) -> list[Path]:
+    """One folder per worker, ``root/w<k>``, holding (hard links to) its share of the folders.
 
-
-def _check(local: Path, folders: list[Path]) -> None:
-    """Every downloaded file has the bytes of its source."""
-    for folder in folders:
+    Each worker then moves its share in one folder call, as the single process moves all of it:
+    the comparison is of processes, not of how many calls each makes.
+    """
+    shares = [root / f"w{k}" for k in range(workers)]
+    for index, folder in enumerate(folders):
+        target = shares[index % workers] / folder.name
+        target.mkdir(parents=True)
         for src in folder.iterdir():
-            got = local / folder.name / src.name
-            if got.read_bytes() != src.read_bytes():
-                raise AssertionError(f"{got} differs from {src}")
+            os.link(src, target / src.name)
+    return shares
 
 
-def run_one_process(target: Target, folders: list[Path], data: Path, work: Path, rep: int) -> list[Measure]:
+def _check(local: Path, source: Path) -> None:
+    """Every file under ``source`` was downloaded under ``local`` with the same bytes."""
+    count = 0
+    for src in source.rglob("*.bin"):
+        got = local / src.relative_to(source)
+        if got.read_bytes() != src.read_bytes():
+            raise AssertionError(f"{got} differs from {src}")
+        count += 1
+    if count == 0:
+        raise AssertionError(f"nothing found under {source}")
+
+
+def run_one_process(target: Target, data: Path, work: Path, rep: int) -> list[Measure]:
     """Baseline: this process, one folder call each way, no pool."""
     from persist import FileAccessProvider
 
@@ -209,21 +221,20 @@ def run_one_process(target: Target, folders: list[Path], data: Path, work: Path,
                 None if server is None or server_after is None else server_after - server,
             )
         )
-    _check(work / f"one-{rep}", folders)
+    _check(work / f"one-{rep}", data)
     shutil.rmtree(work / f"one-{rep}")
     return out
 
 
-def run_pool(
-    target: Target, folders: list[Path], workers: int, work: Path, rep: int
-) -> tuple[list[Measure], float]:
-    """N spawned workers, each with the shipped provider, each moving its share of the folders."""
+def run_pool(target: Target, shares: list[Path], work: Path, rep: int) -> tuple[list[Measure], float]:
+    """N spawned workers, each with the shipped provider, each moving its share in one call."""
     import pickle
 
     from persist import FileAccessProvider
 
     provider = FileAccessProvider(work / "sandbox", f"{target.root}/raw", target.config)
     payload = pickle.dumps(provider)
+    workers = len(shares)
     remote = f"{target.root}/pool{workers}-{rep}"
     local = work / f"pool{workers}-{rep}"
     ctx = multiprocessing.get_context("spawn")
@@ -240,14 +251,11 @@ def run_pool(
             server = process_cpu_seconds(target.server_pid)
             start = time.perf_counter()
             if direction == "up":
-                jobs = [
-                    pool.submit(_upload, [str(f) for f in share], remote)
-                    for share in _shares(folders, workers)
-                ]
+                jobs = [pool.submit(_upload, str(share), f"{remote}/{share.name}") for share in shares]
             else:
-                names = [f.name for f in folders]
                 jobs = [
-                    pool.submit(_download, share, remote, str(local)) for share in _shares(names, workers)
+                    pool.submit(_download, f"{remote}/{share.name}", str(local / share.name))
+                    for share in shares
                 ]
             cpu = sum(job.result() for job in jobs)
             seconds = time.perf_counter() - start
@@ -263,7 +271,8 @@ def run_pool(
                     None if server is None or server_after is None else server_after - server,
                 )
             )
-    _check(local, folders)
+    for share in shares:
+        _check(local / share.name, share)
     shutil.rmtree(local)
     return out, startup
 
@@ -327,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     startups: dict[int, list[float]] = {}
     try:
         folders = make_data(work / "data", args.files, args.size, args.per_folder)
+        shares = {n: make_shares(folders, n, work / f"shares-{n}") for n in args.workers}
         with start_target(args.backend) as target:
             for rep in range(args.reps):
                 # Alternate the order each repetition, so no setup always runs on a fresher server.
@@ -335,9 +345,9 @@ def main(argv: list[str] | None = None) -> int:
                     order.reverse()
                 for workers in order:
                     if workers == 0:
-                        got = run_one_process(target, folders, work / "data", work, rep)
+                        got = run_one_process(target, work / "data", work, rep)
                     else:
-                        got, startup = run_pool(target, folders, workers, work, rep)
+                        got, startup = run_pool(target, shares[workers], work, rep)
                         startups.setdefault(workers, []).append(startup)
                     for m in got:
                         print(
