@@ -87,6 +87,17 @@ def _forget_after_fork() -> None:
     global _FS_LOCK
     _FS_LOCK = threading.Lock()
     _FS_CACHE.clear()
+    # fsspec forgets its I/O loop in a forked child itself only since 2025 (filesystem_spec
+    # #1790), and even then keeps the lock that guards the loop's creation (its hook resets a
+    # misnamed global), which a parent thread may hold: do both here, for every fsspec
+    # persist accepts. The next get_loop() starts a new loop thread in the child.
+    import sys
+
+    asyn: Any = sys.modules.get("fsspec.asyn")
+    if asyn is not None:
+        asyn.loop[0] = None
+        asyn.iothread[0] = None
+        asyn._lock = None
 
 
 if hasattr(os, "register_at_fork"):

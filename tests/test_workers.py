@@ -202,13 +202,16 @@ def _use_everything(conn: object, raw: str) -> None:
 
 @pytest.mark.skipif("fork" not in START_METHODS, reason="needs the fork start method")
 def test_fork_while_locks_are_held_does_not_deadlock(tmp_path: Path) -> None:
-    """A fork taken while a parent thread holds persist's cache locks gets fresh locks and works."""
+    """A fork taken while a parent thread holds persist's (and fsspec's loop) locks gets fresh ones."""
     import persist._fs
     import persist._obstore
 
     # A parent thread is mid-way through building a filesystem, a store and a lazy attribute.
     FileAccessProvider(tmp_path / "warm", str(tmp_path / "raw"), DataConfig()).put_raw_data(b"warm")
-    locks = [persist._fs._FS_LOCK, persist._obstore._STORES_LOCK, persist._LAZY_LOCK]
+    import fsspec.asyn
+
+    # fsspec's own lock too: fsspec's at-fork hook leaves it as it was (persist's resets it).
+    locks = [persist._fs._FS_LOCK, persist._obstore._STORES_LOCK, persist._LAZY_LOCK, fsspec.asyn.get_lock()]
     for lock in locks:
         lock.acquire()
     try:
