@@ -6,6 +6,7 @@ marked ``scale``; ``scripts/test`` and CI run them with the rest.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,6 @@ def dask_client() -> Iterator[Any]:
 
 
 def _worker_pids(client: Any) -> set[int]:
-    import os
-
     return set(client.run(os.getpid).values())
 
 
@@ -54,7 +53,9 @@ def test_dask_workers_write_a_dataset_to_s3(
 ) -> None:
     """200 Parquet parts written from two worker processes to moto read back row for row, byte for byte."""
     provider = FileAccessProvider(tmp_path / "sb", f"s3://{s3_bucket}/raw", s3_config(s3_endpoint))
-    assert len(_worker_pids(dask_client)) == 2
+    pids = _worker_pids(dask_client)
+    assert len(pids) == 2
+    assert os.getpid() not in pids, "the workers must be processes, not threads of this one"
     rows = dask_dataset.run(dask_client, provider, "dataset", PARTS, ROWS)
     assert rows == PARTS * ROWS
 
