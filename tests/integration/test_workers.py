@@ -36,6 +36,13 @@ def round_trip(args: tuple[FileAccessProvider, int, str]) -> tuple[int, str, str
     return index, uri, hashlib.sha256(payload).hexdigest(), hashlib.sha256(out.read_bytes()).hexdigest()
 
 
+def obstore_usable(_: int) -> bool:
+    """In a worker: whether persist would move S3 bytes through obstore here."""
+    from persist.provider import _obstore_usable
+
+    return _obstore_usable()
+
+
 def _run_pool(method: str, provider: FileAccessProvider, tmp_path: Path, items: int = 6) -> list[Any]:
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(2) as pool:
@@ -66,6 +73,10 @@ def test_shipped_provider_round_trips_from_pool_workers(
         key = uri.removeprefix(f"s3://{s3_bucket}/")
         body = s3_admin_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == sent
+    if engine == "auto":
+        # Forked from a process where obstore ran: fsspec; spawned: obstore, as in the parent.
+        with multiprocessing.get_context(method).Pool(1) as pool:
+            assert pool.map(obstore_usable, [0]) == [method != "fork"]
     # The parent still works after its children are gone.
     assert provider.put_raw_data(b"parent after", file_name="after.txt").endswith("after.txt")
 
