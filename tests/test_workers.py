@@ -23,6 +23,10 @@ from persist.config import AzureBlobStorageConfig
 CANARY = "canary-secret-5f0c1e9a7b"
 """A secret value that may travel only where the caller gave it to the provider."""
 
+# Forking a process that runs threads (persist's I/O loop) is what these tests do on purpose;
+# Python 3.12+ warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
 START_METHODS = [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]
 
 

@@ -19,6 +19,10 @@ from persist import FileAccessProvider
 from tests.integration.servers import S3_ACCESS_KEY, S3_SECRET_KEY
 from tests.integration.test_s3 import s3_config
 
+# Forking a process that runs threads (persist's I/O loop) is what these tests do on purpose;
+# Python 3.12+ warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
 START_METHODS = [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]
 POOL_TIMEOUT = 120.0
 """Seconds the pool gets; a deadlocked worker fails the test instead of hanging the suite."""
