@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydantic import SecretStr
 
-from persist import __version__
+from persist._fs import timeout_kind
 from persist._sources import (
     SECRETS_DIR_ENV,
     ExtraSource,
@@ -40,6 +40,7 @@ from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
 from persist.options import (
     CONFIGURED_PROTOCOLS,
     GCS_PROTOCOLS,
+    endpoint_host,
     get_fsspec_storage_options,
     secret_values,
 )
@@ -165,18 +166,59 @@ def _fail(err: PersistError, debug: bool) -> NoReturn:
     raise SystemExit(err.exit_code)
 
 
+_TIMEOUT = click.FloatRange(min=0, min_open=True, max=3600)
+
+
 @click.group(cls=PersistGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="On errors, show the whole chain of causes (a traceback).")
-@click.version_option(__version__, prog_name="persist")
-def cli(debug: bool) -> None:
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_versions(ctx) if value else None,
+    help="Show persist's version and the installed versions of its backends, then exit.",
+)
+@click.option(
+    "--connect-timeout",
+    type=_TIMEOUT,
+    metavar="SECONDS",
+    help="Override generic.connect_timeout: seconds to wait for a connection (default 10).",
+)
+@click.option(
+    "--read-timeout",
+    type=_TIMEOUT,
+    metavar="SECONDS",
+    help="Override generic.read_timeout: seconds a request may go without progress (default 60).",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, connect_timeout: float | None, read_timeout: float | None) -> None:
     """Move data between this machine and S3, GCS, Azure Blob or local storage.
 
-    Configuration comes from, highest priority first: PERSIST_<SECTION>__<FIELD> variables,
-    flytekit's FLYTE_* variables, the YAML file (--config, else PERSIST_CONFIG, else
-    FLYTECTL_CONFIG), files in the directory named by PERSIST_SECRETS_DIR, the AWS Secrets
-    Manager secret named by PERSIST_AWS_SECRET_ID, then defaults. Run `persist show` to see
-    which source set each value.
+    Configuration comes from, highest priority first: options given here (--connect-timeout,
+    --read-timeout), PERSIST_<SECTION>__<FIELD> variables, flytekit's FLYTE_* variables, the
+    YAML file (--config, else PERSIST_CONFIG, else FLYTECTL_CONFIG), files in the directory
+    named by PERSIST_SECRETS_DIR, the AWS Secrets Manager secret named by PERSIST_AWS_SECRET_ID,
+    then defaults. Run `persist show` to see which source set each value.
     """
+    generic = {
+        name: value
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout))
+        if value is not None
+    }
+    ctx.obj = {"generic": generic} if generic else {}
+
+
+def _overrides() -> dict[str, Any]:
+    """Config overrides given as options of the ``persist`` group (keyword-argument priority)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return dict(obj) if isinstance(obj, dict) else {}
+
+
+def _auto(config_file: str | None) -> DataConfig:
+    """``DataConfig.auto`` with the group's overrides."""
+    return DataConfig.auto(config_file, **_overrides())
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -192,21 +234,28 @@ class FileReport:
     config: DataConfig | None = None
     bucket: str | None = None
     """The deployment's bucket the file names (Flyte's ``storage.container``), if any."""
+    protocols: tuple[str, ...] = ()
+    """The protocols the file configures (``s3`` for an ``s3:`` section...), ``file`` if none."""
 
 
 def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     """Load one file as DataConfig would, collecting every problem instead of stopping."""
     report = FileReport(path)
-    sources = default_sources(DataConfig, path) if use_env else file_sources(DataConfig, path)
+    overrides = _overrides()
+    sources = (
+        default_sources(DataConfig, path, overrides) if use_env else file_sources(DataConfig, path, overrides)
+    )
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
         warnings.simplefilter("ignore")
+        origins: dict[tuple[str, ...], Origin] = {}
         try:
-            report.config, _ = load(DataConfig, sources)
+            report.config, origins = load(DataConfig, sources)
         except ConfigError as err:
             report.problems.extend(str(p) for p in err.problems)
     layer = file_sources(DataConfig, path)[0]()
     report.bucket = layer.bucket[0] if layer.bucket else None
+    report.protocols = _file_protocols(origins, report.bucket)
     notes = _file_notes(path, layer)
     if strict:
         report.problems.extend(notes)
@@ -233,6 +282,29 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     return notes
 
 
+_SECTION_PROTOCOLS = {"s3": "s3", "gcs": "gs", "azure": "abfs"}
+
+
+def _file_protocols(origins: dict[tuple[str, ...], Origin], bucket: str | None) -> tuple[str, ...]:
+    """The protocols a config serves: its storage sections' and its bucket's, else ``file``."""
+    used = {_SECTION_PROTOCOLS[loc[0]] for loc in origins if loc and loc[0] in _SECTION_PROTOCOLS}
+    if bucket:
+        used.add(get_protocol(bucket))
+    return tuple(sorted(used)) or ("file",)
+
+
+def _backend_lines(report: FileReport, config: DataConfig, probe: str | None) -> tuple[list[str], list[str]]:
+    """The file's backend versions line, and its known-bad findings (problems under --strict)."""
+    from persist._versions import backends_for, find_known_bad, installed_version
+
+    protocols = report.protocols if not probe else (get_protocol(probe), *report.protocols)
+    protocols = tuple(dict.fromkeys(protocols))
+    names = backends_for(protocols, config)
+    versions = ", ".join(f"{name} {installed_version(name) or 'not installed'}" for name in names)
+    findings = [f"{report.path}: {f}" for f in find_known_bad(names, protocols)]
+    return [f"{report.path}: backends for {', '.join(protocols)}: {versions}"], findings
+
+
 @cli.command()
 @click.argument("files", nargs=-1, metavar="FILE...")
 @click.option(
@@ -242,7 +314,13 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     "--strict",
     is_flag=True,
     help="Also fail on inline secrets, deprecated keys, files with no storage settings and "
-    "Flyte keys persist cannot honour.",
+    "Flyte keys persist cannot honour, and on backend versions known to corrupt or lose data.",
+)
+@click.option(
+    "--versions",
+    "show_versions",
+    is_flag=True,
+    help="Also print the installed versions of the backends each file's config would use.",
 )
 @click.option(
     "--probe",
@@ -253,8 +331,27 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     "without URI (last, or before another option), under the bucket the file names "
     "(Flyte's storage.container).",
 )
-def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | None) -> None:
+@click.option(
+    "--timeout",
+    "probe_timeout",
+    type=_TIMEOUT,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Overall deadline of each --probe; on expiry the step, time and endpoint are reported.",
+)
+def validate(
+    files: tuple[str, ...],
+    use_env: bool,
+    strict: bool,
+    show_versions: bool,
+    probe: str | None,
+    probe_timeout: float,
+) -> None:
     """Check config files; print every problem as FILE: field: message.
+
+    Installed backend releases known to corrupt or lose data (for the protocols a file
+    configures) are warnings, and problems under --strict.
 
     Exit status: 0 when every file is valid (and every probe passed), 1 otherwise, 2 for
     usage errors.
@@ -267,6 +364,10 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | N
     ok = True
     for path in files:
         report = check_file(path, use_env, strict)
+        versions: list[str] = []
+        if report.config is not None:
+            versions, findings = _backend_lines(report, report.config, probe)
+            (report.problems if strict else report.warnings).extend(findings)
         for line in report.warnings:
             click.echo(f"warning: {line}", err=True)
         for line in report.problems:
@@ -275,6 +376,8 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | N
             ok = False
             continue
         click.echo(f"{path}: OK")
+        if show_versions:
+            click.echo("\n".join(versions))
         if probe is not None and report.config is not None:
             target = probe or report.bucket
             if not target:
@@ -284,14 +387,16 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | N
                 )
                 ok = False
                 continue
-            ok = run_probe(path, report.config, target) and ok
+            ok = run_probe(path, report.config, target, probe_timeout) and ok
     sys.exit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 
-def run_probe(label: str, config: DataConfig, uri: str) -> bool:
+def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) -> bool:
     """Write, read back, list and delete one small object under ``uri``; report each step.
 
-    The object is deleted even when a step after the write fails.
+    The object is deleted even when a step after the write fails. The steps share one
+    ``deadline`` in seconds: past it, the step in progress is reported as timed out (with the
+    time taken and the endpoint) and persist still tries to delete the object.
     """
     from persist.provider import FileAccessProvider
 
@@ -329,32 +434,82 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
 
         def delete() -> str:
             nonlocal written
-            fs.rm_file(target)
+            # rm, not rm_file: adlfs implements rm_file only from 2026.2.0 (persist allows older).
+            fs.rm(target)
             written = False
             return "removed"
 
-        ok = True
-        for step, action in (("write", write), ("read", read), ("list", listing), ("delete", delete)):
-            if not ok:
-                break
-            ok = _step(step, action, secrets)
-        if written:
-            _step("cleanup", delete, secrets)
+        current: list[tuple[str, float]] = [("write", started)]
+        results: list[bool] = []
+
+        def steps() -> None:
+            ok = True
+            for step, action in (("write", write), ("read", read), ("list", listing), ("delete", delete)):
+                if not ok or expired.is_set():
+                    break
+                current[0] = (step, time.perf_counter())
+                ok = _step(step, action, secrets, expired)
+            if written and not expired.is_set():
+                _step("cleanup", delete, secrets, expired)
+            results.append(ok)
+
+        # Each request is bounded by the connect and read timeouts, but a probe makes several
+        # (and gcsfs retries on its own): the deadline bounds the whole, from a second thread.
+        expired = threading.Event()
+        worker = threading.Thread(target=steps, name="persist-probe", daemon=True)
+        worker.start()
+        worker.join(deadline)
+        if worker.is_alive():
+            expired.set()
+            step, since = current[0]
+            host = endpoint_host(get_protocol(uri), config) or "the local disk"
+            click.echo(
+                f"  {step:<7} TIMED OUT after {time.perf_counter() - since:.1f} s: no answer from "
+                f"{host} before the probe's {deadline:g} s deadline (--timeout)"
+            )
+            _cleanup_after_deadline(fs, target, secrets, config)
+        ok = bool(results) and results[0]
     total = (time.perf_counter() - started) * 1000
     click.echo(f"{label}: probe {'OK' if ok else 'FAILED'} ({total:.0f} ms)")
     return ok
 
 
-def _step(step: str, action: Callable[[], str], secrets: list[str]) -> bool:
+def _cleanup_after_deadline(fs: Any, target: str, secrets: list[str], config: DataConfig) -> None:
+    """Try to delete the probe object, waiting at most one connect plus one read timeout, or 10 s."""
+    generic = config.generic
+    limit = min(generic.connect_timeout.total_seconds() + generic.read_timeout.total_seconds(), 10.0)
+    outcome: list[str] = []
+
+    def remove() -> None:
+        try:
+            fs.rm(target)  # rm, not rm_file: adlfs has rm_file only from 2026.2.0
+            outcome.append("removed")
+        except FileNotFoundError:
+            outcome.append("nothing to remove")
+        except Exception as exc:
+            outcome.append(f"FAILED: {redact(explain(exc), secrets)}")
+
+    cleaner = threading.Thread(target=remove, name="persist-probe-cleanup", daemon=True)
+    cleaner.start()
+    cleaner.join(limit)
+    if outcome:
+        click.echo(f"  cleanup {outcome[0]}")
+    else:
+        click.echo(f"  cleanup gave up after {limit:g} s; delete {target} yourself if it exists")
+
+
+def _step(step: str, action: Callable[[], str], secrets: list[str], expired: threading.Event) -> bool:
     started = time.perf_counter()
     try:
         detail = action()
     except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        click.echo(f"  {step:<7} FAILED {elapsed:6.0f} ms  {redact(explain(exc), secrets)}")
+        if not expired.is_set():  # past the deadline, the timeout report stands for this step
+            click.echo(f"  {step:<7} FAILED {elapsed:6.0f} ms  {redact(explain(exc), secrets)}")
         return False
     elapsed = (time.perf_counter() - started) * 1000
-    click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
+    if not expired.is_set():
+        click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
     return True
 
 
@@ -411,6 +566,40 @@ def _scratch_dir() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# --- version -----------------------------------------------------------------------------------
+
+
+def _print_versions(ctx: click.Context, as_json: bool = False) -> None:
+    """Print persist's, Python's and the backends' versions; warn about known-bad ones; exit."""
+    from persist._versions import find_known_bad, version_report
+
+    report = version_report()
+    findings = [str(f) for f in find_known_bad()]
+    if as_json:
+        _echo_json({**report, "known_bad": findings}, indent=2)
+    else:
+        click.echo(f"persist {report['persist']}")
+        click.echo(f"python {report['python']}")
+        width = max(len(name) for name in report["packages"])
+        for name, version in report["packages"].items():
+            click.echo(f"{name:<{width}}  {version or 'not installed'}")
+    for line in findings:
+        click.echo(f"warning: {line}", err=True)
+    ctx.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+@click.pass_context
+def version(ctx: click.Context, as_json: bool) -> None:
+    """Show persist's version and the installed versions of its backends.
+
+    Installed releases known to corrupt or lose data (persist/known_bad_versions.json) are
+    named in a warning on stderr.
+    """
+    _print_versions(ctx, as_json)
+
+
 # --- show / options / schema ------------------------------------------------------------------
 
 
@@ -426,7 +615,9 @@ def effective_config(
     config_file: str | None, extra_sources: Sequence[ExtraSource] = ()
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
-    return _effective(resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources)))
+    return _effective(
+        resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
+    )
 
 
 def _extra_source(spec: str) -> ExtraSource:
@@ -489,7 +680,7 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
     follow as comments; keys persist cannot honour are warnings on stderr.
     """
     extra_sources = [_extra_source(spec) for spec in extra]
-    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources))
+    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
     shown: dict[str, Any] = _effective(loaded)
@@ -554,7 +745,7 @@ def options(protocol: str, config_file: str | None, reveal: bool) -> None:
     --reveal is given. PROTOCOL is one persist configures, in lower case; any other protocol
     gets no options from persist.
     """
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     opts = get_fsspec_storage_options(protocol, config)
     if not reveal:
         opts = _masked(opts, secret_values(config))
@@ -721,7 +912,7 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         _json_errors()
     if is_remote(src) and is_remote(dst):
         raise click.UsageError("copying between two remote locations is not supported; download first")
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     source_dir = not is_remote(src) and os.path.isdir(strip_file_header(src))
     if source_dir and not recursive:
         raise click.UsageError(f"{src} is a folder; use -r to copy it")
@@ -797,17 +988,21 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
 
     if as_json:
         _json_errors()
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, scratch, config)
-        fs = provider.get_filesystem_for_path(uri)
+        protocol = get_protocol(uri)
+        # persist's own filesystem and retry budget: each request bounded by the timeouts.
+        transfer = provider._transfer(protocol)
+        fs = transfer.fs
         path = strip_file_header(uri)
         try:
-            entries = fs.ls(path, detail=True)
+            entries = _list(transfer, path, uri)
         except FileNotFoundError as exc:
             raise DataNotFoundError(f"{uri} does not exist") from exc
         except Exception as exc:
-            raise PersistError(redact(f"cannot list {uri} ({explain(exc)})", secret_values(config))) from exc
+            why = provider._reason(exc, protocol) if timeout_kind(exc) else explain(exc)
+            raise PersistError(redact(f"cannot list {uri} ({why})", secret_values(config))) from exc
     rows = []
     for entry in sorted(entries, key=lambda e: str(e["name"])):
         name = str(entry["name"])
@@ -865,6 +1060,18 @@ def iso_utc(value: Any) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _list(transfer: Any, path: str, uri: str) -> list[dict[str, Any]]:
+    """``fs.ls(path, detail=True)`` on the I/O loop, retried as the transfer's policy says."""
+    import asyncio
+
+    from persist._fs import run_sync
+
+    async def attempt() -> list[dict[str, Any]]:
+        return list(await asyncio.to_thread(transfer.fs.ls, path, detail=True))
+
+    return run_sync(lambda: transfer.retry.call(attempt, f"listing of {uri}"))
 
 
 def main() -> None:

@@ -12,7 +12,14 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, MiB, S3Config
+from persist.config import (
+    AzureBlobStorageConfig,
+    DataConfig,
+    GCSConfig,
+    GenericPersistenceConfig,
+    MiB,
+    S3Config,
+)
 
 __all__ = [
     "AZURE_MAX_BLOCKS",
@@ -28,6 +35,7 @@ __all__ = [
     "S3Options",
     "azure_setup_args",
     "choose_engine",
+    "endpoint_host",
     "gcs_setup_args",
     "get_additional_fsspec_call_kwargs",
     "get_fsspec_storage_options",
@@ -85,6 +93,7 @@ class GCSOptions(TypedDict, total=False):
     endpoint_url: str
     requester_pays: bool
     retry_timeout: float
+    requests_timeout: Any
 
 
 class AzureOptions(TypedDict, total=False):
@@ -99,9 +108,13 @@ class AzureOptions(TypedDict, total=False):
     sas_token: str
     account_host: str
     anon: bool
+    connection_timeout: int
+    read_timeout: int
 
 
-def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
+def s3_setup_args(
+    s3_cfg: S3Config, anonymous: bool = False, timeouts: GenericPersistenceConfig | None = None
+) -> dict[str, Any]:
     """Storage options for s3fs from an S3Config.
 
     With nothing configured the result is ``{"cache_regions": True}``. Unlike flytekit, the
@@ -111,6 +124,8 @@ def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
     Args:
         s3_cfg: the S3 section.
         anonymous: access public buckets without credentials (``anon=True``).
+        timeouts: the section holding ``connect_timeout`` and ``read_timeout``; they become
+            botocore's ``config_kwargs``. ``None`` (flytekit's call) leaves botocore's own.
 
     Returns:
         A plain dict for ``s3fs.S3FileSystem(**options)`` or a ``storage_options`` argument.
@@ -136,6 +151,11 @@ def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
     if "retries" in explicit:
         # botocore counts the first attempt too; ``retries`` counts only the retries.
         config_kwargs["retries"] = {"total_max_attempts": s3_cfg.retries + 1, "mode": "standard"}
+    if timeouts is not None:
+        # botocore's read_timeout is aiohttp's sock_read: the longest wait for the next bytes,
+        # so a long transfer that keeps moving is never cut.
+        config_kwargs["connect_timeout"] = timeouts.connect_timeout.total_seconds()
+        config_kwargs["read_timeout"] = timeouts.read_timeout.total_seconds()
     if config_kwargs:
         options["config_kwargs"] = config_kwargs
     if anonymous:
@@ -143,12 +163,33 @@ def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
     return dict(options)
 
 
-def gcs_setup_args(gcs_cfg: GCSConfig, anonymous: bool = False) -> dict[str, Any]:
+def _gcs_timeout(timeouts: GenericPersistenceConfig) -> Any:
+    """The aiohttp ClientTimeout for gcsfs's ``requests_timeout``, or None without aiohttp.
+
+    gcsfs hands ``requests_timeout`` to every aiohttp request; a plain number would be a
+    *total* limit that cuts long, healthy transfers, so persist passes connect and per-read
+    (``sock_read``) limits instead.
+    """
+    try:
+        from aiohttp import ClientTimeout
+    except ImportError:  # gcsfs needs aiohttp: without it there is no GCS client to configure
+        return None
+    connect = timeouts.connect_timeout.total_seconds()
+    return ClientTimeout(
+        connect=connect, sock_connect=connect, sock_read=timeouts.read_timeout.total_seconds()
+    )
+
+
+def gcs_setup_args(
+    gcs_cfg: GCSConfig, anonymous: bool = False, timeouts: GenericPersistenceConfig | None = None
+) -> dict[str, Any]:
     """Storage options for gcsfs from a GCSConfig.
 
     Args:
         gcs_cfg: the GCS section.
         anonymous: access public buckets without credentials (``token="anon"``).
+        timeouts: the section holding ``connect_timeout`` and ``read_timeout``; they become
+            an aiohttp ``ClientTimeout`` in ``requests_timeout``. ``None`` leaves gcsfs's own.
 
     Returns:
         A plain dict for ``gcsfs.GCSFileSystem(**options)``; empty when nothing is configured.
@@ -167,6 +208,10 @@ def gcs_setup_args(gcs_cfg: GCSConfig, anonymous: bool = False) -> dict[str, Any
         options["retry_timeout"] = GCS_ENDPOINT_CONTROL_RETRY_SECONDS
     if gcs_cfg.requester_pays:
         options["requester_pays"] = True
+    if timeouts is not None:
+        limit = _gcs_timeout(timeouts)
+        if limit is not None:
+            options["requests_timeout"] = limit
     return dict(options)
 
 
@@ -182,7 +227,11 @@ def is_base64_secret(secret: SecretStr) -> bool:
     return True
 
 
-def azure_setup_args(azure_cfg: AzureBlobStorageConfig, anonymous: bool = False) -> dict[str, Any]:
+def azure_setup_args(
+    azure_cfg: AzureBlobStorageConfig,
+    anonymous: bool = False,
+    timeouts: GenericPersistenceConfig | None = None,
+) -> dict[str, Any]:
     """Storage options for adlfs from an AzureBlobStorageConfig.
 
     An ``account_host`` that adlfs cannot take as a plain host (an ``http://`` URL, or one with
@@ -191,6 +240,8 @@ def azure_setup_args(azure_cfg: AzureBlobStorageConfig, anonymous: bool = False)
     Args:
         azure_cfg: the Azure section.
         anonymous: access public containers without credentials.
+        timeouts: the section holding ``connect_timeout`` and ``read_timeout``; adlfs passes
+            them (whole seconds, at least 1) to azure-core for blob reads and writes.
 
     Returns:
         A plain dict for ``adlfs.AzureBlobFileSystem(**options)``; ``anon`` is always present.
@@ -214,6 +265,11 @@ def azure_setup_args(azure_cfg: AzureBlobStorageConfig, anonymous: bool = False)
         elif "connection_string" not in options:
             options["connection_string"] = _connection_string(azure_cfg, options, parts.geturl())
     options["anon"] = anonymous
+    if timeouts is not None:
+        # adlfs documents these as int seconds; azure-core's aiohttp transport takes them as
+        # its connect and per-read (sock_read) limits.
+        options["connection_timeout"] = max(1, round(timeouts.connect_timeout.total_seconds()))
+        options["read_timeout"] = max(1, round(timeouts.read_timeout.total_seconds()))
     return dict(options)
 
 
@@ -249,17 +305,23 @@ def get_fsspec_storage_options(
         **kwargs: options that override the configured ones.
 
     Returns:
-        A new plain dict.
+        A new plain dict. S3 and Azure options carry ``generic.connect_timeout`` and
+        ``generic.read_timeout`` in each client's own terms, so pandas and dask calls made
+        with them are bounded too (GCS's need an object that is not plain JSON; see below).
     """
     config = data_config if data_config is not None else DataConfig()
     if protocol in FILE_PROTOCOLS:
         return {"auto_mkdir": True, **kwargs}
+    timeouts = config.generic
     if protocol in S3_PROTOCOLS:
-        return {**s3_setup_args(config.s3, anonymous=anonymous), **kwargs}
+        return {**s3_setup_args(config.s3, anonymous=anonymous, timeouts=timeouts), **kwargs}
     if protocol in GCS_PROTOCOLS:
+        # gcsfs takes its limits only as an aiohttp ClientTimeout object; these options stay
+        # plain JSON (``persist options`` prints them, dask ships them), so only persist's own
+        # GCS filesystem gets them (gcs_setup_args(..., timeouts=...)).
         return {**gcs_setup_args(config.gcs, anonymous=anonymous), **kwargs}
     if protocol in AZURE_PROTOCOLS:
-        return {**azure_setup_args(config.azure, anonymous=anonymous), **kwargs}
+        return {**azure_setup_args(config.azure, anonymous=anonymous, timeouts=timeouts), **kwargs}
     return dict(kwargs)
 
 
@@ -294,6 +356,43 @@ def secret_values(data_config: DataConfig) -> list[str]:
                 values.append(value.get_secret_value())
     return values
 
+
+def endpoint_host(protocol: str, data_config: DataConfig) -> str | None:
+    """The ``host[:port]`` that requests for ``protocol`` go to, without credentials.
+
+    Used to name the endpoint in error text; ``None`` for local and unknown protocols.
+    """
+    if protocol in S3_PROTOCOLS:
+        s3 = data_config.s3
+        if s3.endpoint:
+            return _netloc(s3.endpoint)
+        return f"s3.{s3.region}.amazonaws.com" if s3.region else "s3.amazonaws.com"
+    if protocol in GCS_PROTOCOLS:
+        return _netloc(data_config.gcs.endpoint) if data_config.gcs.endpoint else "storage.googleapis.com"
+    if protocol in AZURE_PROTOCOLS:
+        az = data_config.azure
+        if az.account_host:
+            return _netloc(az.account_host) if "://" in az.account_host else az.account_host
+        if az.connection_string is not None:
+            blob = _parse_connection_string(az.connection_string.get_secret_value()).get("BlobEndpoint")
+            if blob:
+                return _netloc(blob)
+        account = az.account_name or "<account>"
+        return f"{account}.blob.core.windows.net"
+    return None
+
+
+def _netloc(url: str) -> str:
+    """``host[:port]`` of a URL, never its user-info."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+OBSTORE_REQUEST_LIMIT = timedelta(hours=24)
+"""obstore's overall limit per request: a backstop only, stalls end by ``read_timeout``."""
 
 OBSTORE_PROTOCOLS = (*S3_PROTOCOLS, *AZURE_PROTOCOLS)
 """Protocols the obstore engine can serve."""
@@ -407,6 +506,13 @@ def obstore_setup_args(protocol: str, data_config: DataConfig, anonymous: bool =
         config["skip_signature"] = True
     if endpoint and endpoint.startswith("http://"):
         client["allow_http"] = True
+    generic = data_config.generic
+    client["connect_timeout"] = generic.connect_timeout
+    # read_timeout resets with every read: it catches a stalled request without limiting a
+    # long one. obstore's overall ``timeout`` (30 s unless set) would cut a healthy large
+    # download or part upload, so it is set far beyond any single request persist makes.
+    client["read_timeout"] = generic.read_timeout
+    client["timeout"] = OBSTORE_REQUEST_LIMIT
     s3 = data_config.s3
     retry = {
         "max_retries": s3.retries,

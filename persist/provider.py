@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from persist._fs import (
+    AZURE_CLIENT_OPTIONS,
     RetryPolicy,
     build_filesystem,
     is_access_denied,
     is_not_found,
     run_async,
     run_sync,
+    s3_session,
+    timeout_kind,
 )
 from persist._text import backend_reason, redact
 from persist._transfer import FileFailedError, Progress, Transfer
@@ -30,9 +33,13 @@ from persist.errors import (
     UploadError,
 )
 from persist.options import (
+    AZURE_PROTOCOLS,
     FILE_PROTOCOLS,
+    GCS_PROTOCOLS,
     S3_PROTOCOLS,
     choose_engine,
+    endpoint_host,
+    gcs_setup_args,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
     obstore_part_size,
@@ -250,9 +257,9 @@ class FileAccessProvider:
         """
         cfg = self._data_config
         configured = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
-        # adlfs and gcsfs retry inside their SDKs; persist adds none on top of them.
+        # gcsfs retries inside its SDK (and cannot be told not to); persist adds none on top.
         retry = RetryPolicy(retries=0, backoff=0.0)
-        if protocol in S3_PROTOCOLS:
+        if protocol in S3_PROTOCOLS or protocol in AZURE_PROTOCOLS:
             retry = configured
             if cfg.s3.enable_debug:
                 import logging
@@ -283,14 +290,29 @@ class FileAccessProvider:
         return Transfer(retry=retry, put_kwargs={**call_kwargs, **put_kwargs}, **common)
 
     def _transfer_filesystem(self, protocol: str, anonymous: bool) -> AbstractFileSystem:
-        """Persist's own fsspec instance: for S3, botocore and s3fs make one attempt per call."""
+        """Persist's own fsspec instance: on S3 and Azure, the SDK makes one attempt per call."""
         options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous)
         tune: dict[str, Any] = {}
         if protocol in S3_PROTOCOLS:
             config_kwargs = dict(options.get("config_kwargs", {}))
             config_kwargs["retries"] = {"total_max_attempts": 1, "mode": "standard"}
             options["config_kwargs"] = config_kwargs
+            options["session"] = s3_session()
             tune["retries"] = 1
+        elif protocol in GCS_PROTOCOLS:
+            options = {
+                **gcs_setup_args(
+                    self._data_config.gcs, anonymous=anonymous, timeouts=self._data_config.generic
+                ),
+                **options,
+            }
+        elif protocol in AZURE_PROTOCOLS:
+            generic = self._data_config.generic
+            tune[AZURE_CLIENT_OPTIONS] = {
+                "connection_timeout": generic.connect_timeout.total_seconds(),
+                "read_timeout": generic.read_timeout.total_seconds(),
+                "retry_total": 0,
+            }
         return build_filesystem(protocol, options, tune=tune)
 
     # --- paths --------------------------------------------------------------------------
@@ -434,11 +456,11 @@ class FileAccessProvider:
             return await self._transfer(protocol).exists(path)
         except Exception as exc:
             if not is_access_denied(exc):
-                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+                raise self._download_error(f"cannot tell whether {path} exists", exc, protocol) from exc
             try:
                 return await self._transfer(protocol, anonymous=True).exists(path)
             except Exception:
-                raise self._download_error(f"cannot tell whether {path} exists", exc) from exc
+                raise self._download_error(f"cannot tell whether {path} exists", exc, protocol) from exc
 
     # --- downloads ----------------------------------------------------------------------
 
@@ -491,7 +513,7 @@ class FileAccessProvider:
             # A refusal can come from a file's download or, for a folder, from its listing:
             # either way public data is retried without credentials, as flytekit does.
             if protocol in FILE_PROTOCOLS or not is_access_denied(cause):
-                raise self._first_error(from_path, to_path, recursive, exc) from cause
+                raise self._first_error(from_path, to_path, recursive, exc, protocol) from cause
             await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
         return to_path
 
@@ -525,16 +547,34 @@ class FileAccessProvider:
             if is_not_found(_cause(again)):
                 raise DataNotFoundError(f"{from_path} does not exist") from _cause(again)
             original = _cause(first)
-            raise self._first_error(from_path, to_path, recursive, first) from original
+            raise self._first_error(from_path, to_path, recursive, first, protocol) from original
 
-    def _first_error(self, from_path: str, to_path: str, recursive: bool, exc: Exception) -> DownloadError:
+    def _first_error(
+        self, from_path: str, to_path: str, recursive: bool, exc: Exception, protocol: str
+    ) -> DownloadError:
         """The DownloadError for a failed download: per file when a file failed, else overall."""
         if isinstance(exc, FileFailedError):
-            return self._download_error(_download_text(from_path, to_path, exc, recursive), _cause(exc))
-        return self._download_error(f"download {from_path} -> {to_path} failed", exc)
+            return self._download_error(
+                _download_text(from_path, to_path, exc, recursive), _cause(exc), protocol
+            )
+        return self._download_error(f"download {from_path} -> {to_path} failed", exc, protocol)
 
-    def _download_error(self, text: str, cause: BaseException) -> DownloadError:
-        return DownloadError(redact(f"{text} ({backend_reason(cause)})", self._secrets))
+    def _download_error(self, text: str, cause: BaseException, protocol: str) -> DownloadError:
+        return DownloadError(redact(f"{text} ({self._reason(cause, protocol)})", self._secrets))
+
+    def _reason(self, cause: BaseException, protocol: str) -> str:
+        """The backend's reason; for a timeout, which limit ran out, after how long, where."""
+        kind = timeout_kind(cause)
+        host = endpoint_host(protocol, self._data_config)
+        if kind is None or host is None:
+            return backend_reason(cause)
+        generic = self._data_config.generic
+        limit = generic.connect_timeout if kind == "connect" else generic.read_timeout
+        attempts = self._data_config.s3.retries + 1
+        budgeted = protocol in S3_PROTOCOLS or protocol in AZURE_PROTOCOLS  # gcsfs counts its own
+        tries = f"; {attempts} attempts" if attempts > 1 and budgeted else ""
+        what = "no connection to" if kind == "connect" else "no answer from"
+        return f"timed out: {what} {host} within {limit.total_seconds():g} s (generic.{kind}_timeout{tries})"
 
     # --- uploads ------------------------------------------------------------------------
 
@@ -591,7 +631,8 @@ class FileAccessProvider:
         except FileFailedError as failed:
             cause = failed.__cause__ or failed
             where = f" at {failed.src}" if os.path.isdir(source) else ""
-            text = f"upload {source} -> {remote_path} failed{where} ({backend_reason(cause)})"
+            reason = self._reason(cause, transfer.protocol)
+            text = f"upload {source} -> {remote_path} failed{where} ({reason})"
             raise UploadError(redact(text, self._secrets)) from cause
         return remote_path
 
