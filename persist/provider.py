@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pathlib
 import sys
@@ -750,10 +751,23 @@ class _EnvironmentConfig:
     config_file: str | None
 
 
+_TOLD_FORKED_ENGINE = False
+
+
 def _obstore_usable() -> bool:
     """False in a process forked after obstore ran in its parent (obstore cannot run there)."""
+    global _TOLD_FORKED_ENGINE
     engine = sys.modules.get("persist._obstore")
-    return engine is None or bool(engine.usable_here())
+    if engine is None or engine.usable_here():
+        return True
+    if not _TOLD_FORKED_ENGINE:
+        _TOLD_FORKED_ENGINE = True
+        logging.getLogger("persist").info(
+            "process %d was forked after obstore ran in its parent, where obstore cannot run; "
+            "S3 and Azure transfers here use fsspec",
+            os.getpid(),
+        )
+    return False
 
 
 def transfer_sep(transfer: Transfer) -> str:
