@@ -1,4 +1,4 @@
-"""Filesystems, the I/O loop, retries with backoff, and the mapping of backend errors."""
+"""Filesystems, the I/O loop, and retries with backoff (what is retryable: ``is_retryable``)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ __all__ = [
     "RetryPolicy",
     "build_filesystem",
     "io_loop",
-    "is_access_denied",
-    "is_not_found",
     "is_retryable",
     "run_async",
     "run_sync",
@@ -282,8 +280,6 @@ def _status(*codes: str) -> re.Pattern[str]:
 
 
 _THROTTLE_STATUS = _status("429", "503")
-_NOT_FOUND_STATUS = _status("404")
-_ACCESS_DENIED_STATUS = _status("403")
 
 
 def _text(exc: BaseException) -> str:
@@ -333,34 +329,6 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-def is_not_found(exc: BaseException) -> bool:
-    """The backend says the object, bucket or container does not exist."""
-    for err in exception_chain(exc):
-        if isinstance(err, FileNotFoundError):
-            return True
-        text = _text(err)
-        if any(p in text for p in ("nosuchkey", "nosuchbucket", "not found", "blobnotfound")):
-            return True
-        if _NOT_FOUND_STATUS.search(text):
-            return True
-    return False
-
-
-def is_access_denied(exc: BaseException) -> bool:
-    """The backend refused the credentials (or found none): worth an anonymous retry."""
-    for err in exception_chain(exc):
-        if isinstance(err, PermissionError):
-            return True
-        text = _text(err)
-        if any(
-            p in text for p in ("forbidden", "accessdenied", "access denied", "unable to locate credentials")
-        ):
-            return True
-        if _ACCESS_DENIED_STATUS.search(text):
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """How persist retries one request-level operation.
@@ -402,6 +370,3 @@ class RetryPolicy:
                 )
                 attempt += 1
                 await asyncio.sleep(wait)
-
-
-# --- error text -----------------------------------------------------------------------------

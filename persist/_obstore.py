@@ -1,9 +1,8 @@
-"""The obstore engine: the same transfers as ``_transfer.Transfer``, with obstore moving bytes.
+"""The obstore backend: obstore (Rust's object_store) moves S3 and Azure bytes.
 
-obstore (Rust's object_store) uploads, downloads and lists S3 and Azure objects with less CPU
-per request than the Python SDKs. Everything above the byte moving (retries, atomic downloads,
-path checks, bounded folder transfers, progress) is the base class's, so both engines behave
-the same; only ``_upload``, ``_download``, ``_list_files`` and ``exists`` differ.
+obstore uploads, downloads and lists objects with less CPU per request than the Python SDKs.
+Everything above the byte moving (retries, atomic downloads, path checks, bounded folder
+transfers, progress) is the transfer core's, so both engines behave the same.
 """
 
 from __future__ import annotations
@@ -15,25 +14,29 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from persist._fs import is_not_found
-from persist._transfer import Transfer, azure_metadata
+from persist._backend import (
+    MULTIPART_FLOOR,
+    BatchCopy,
+    Entry,
+    abort_s3_uploads,
+    azure_metadata,
+    own_filesystem,
+)
+from persist._errors import Kind, classify
+from persist._plan import AZURE_MAX_BLOCKS, S3_MAX_PARTS, upload_part_size
 from persist.config import MiB
 from persist.errors import InvalidInputError
-from persist.options import (
-    AZURE_MAX_BLOCKS,
-    AZURE_PROTOCOLS,
-    OBSTORE_PART_SIZE,
-    S3_MAX_PARTS,
-    upload_part_size,
-)
+from persist.options import AZURE_PROTOCOLS, S3_PROTOCOLS
 from persist.paths import split_protocol
 
-__all__ = ["ObstoreTransfer", "clear_store_cache", "usable_here", "wait_for_handovers"]
+if TYPE_CHECKING:
+    from persist._plan import Plan
+
+__all__ = ["ObstoreBackend", "clear_store_cache", "usable_here", "wait_for_handovers"]
 
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * MiB
@@ -43,25 +46,28 @@ _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 
 
-@dataclass
-class ObstoreTransfer(Transfer):
-    """A Transfer whose bytes move through obstore stores, one store per bucket."""
+class ObstoreBackend:
+    """Moves files through obstore stores, one store per bucket, built from a plan."""
 
-    store_args: dict[str, Any] = field(default_factory=dict)
-    chunk_size: int = OBSTORE_PART_SIZE
+    sep = "/"
 
-    _bucket_stores: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    def __init__(self, plan: Plan, metadata: dict[str, str]) -> None:
+        self._plan = plan
+        self._protocol = plan.protocol
+        self._azure = plan.protocol in AZURE_PROTOCOLS
+        self._attributes = (azure_metadata(metadata) if self._azure else dict(metadata)) or None
+        self._bucket_stores: dict[str, Any] = {}
 
     def _store(self, bucket: str) -> Any:
         """The store for one bucket, built once per (protocol, settings, bucket), then reused.
 
         Reuse means repeated calls share one HTTP client and its open connections. This
-        transfer remembers its own stores, so the files of a folder skip the shared lookup.
+        backend remembers its own stores, so the files of a folder skip the shared lookup.
         """
         store = self._bucket_stores.get(bucket)
         if store is not None:
             return store
-        key = json.dumps([self.protocol, bucket, self.store_args], sort_keys=True, default=repr)
+        key = json.dumps([self._protocol, bucket, self._plan.store_args], sort_keys=True, default=repr)
         with _STORES_LOCK:
             store = _STORES.get(key)
             if store is None:
@@ -69,8 +75,8 @@ class ObstoreTransfer(Transfer):
 
                 global _RUNTIME_STARTED
                 _RUNTIME_STARTED = True
-                cls = AzureStore if self.protocol in AZURE_PROTOCOLS else S3Store
-                store = _STORES[key] = cls(bucket, **self.store_args)
+                cls = AzureStore if self._azure else S3Store
+                store = _STORES[key] = cls(bucket, **self._plan.store_args)
                 _guard_exit()
         self._bucket_stores[bucket] = store
         return store
@@ -82,18 +88,12 @@ class ObstoreTransfer(Transfer):
         bucket, _, key = rest.partition("/")
         return bucket.partition("@")[0], key
 
-    def _attributes(self) -> dict[str, str] | None:
-        if not self.metadata:
-            return None
-        if self.protocol in AZURE_PROTOCOLS:
-            return azure_metadata(self.metadata)
-        return dict(self.metadata)
-
-    async def _upload(self, lpath: str, rpath: str, callback: Any, size: int | None) -> None:
+    async def upload_file(self, lpath: str, rpath: str, size: int | None, callback: Any) -> None:
+        """One attempt at uploading one file, in parts when it is larger than one."""
         bucket, key = self._split(rpath)
-        limit = AZURE_MAX_BLOCKS if self.protocol in AZURE_PROTOCOLS else S3_MAX_PARTS
+        limit = AZURE_MAX_BLOCKS if self._azure else S3_MAX_PARTS
         size = os.path.getsize(lpath) if size is None else size
-        part = upload_part_size(size, self.chunk_size, limit)
+        part = upload_part_size(size, self._plan.part_size, limit)
         if callback is None:
             await self._put(bucket, key, Path(lpath), part)
             return
@@ -112,19 +112,19 @@ class ObstoreTransfer(Transfer):
             self._store(bucket),
             key,
             source,
-            attributes=self._attributes(),
+            attributes=self._attributes,
             chunk_size=part,
             max_concurrency=max(2, min(12, _PART_BUFFER // part)),
         )
 
-    async def _download(self, rpath: str, lpath: str, callback: Any) -> None:
+    async def download_file(self, rpath: str, lpath: str, callback: Any) -> None:
+        """One attempt at downloading one object into the new local file ``lpath``."""
         import obstore
 
         bucket, key = self._split(rpath)
         result = await obstore.get_async(self._store(bucket), key)
         if callback is not None:
             callback.set_size(int(result.meta["size"]))
-        # The caller renames ``lpath`` into place once it is complete.
         with open(lpath, "wb") as out:
             if int(result.meta["size"]) <= _DOWNLOAD_CHUNK:
                 data = await result.bytes_async()
@@ -150,15 +150,17 @@ class ObstoreTransfer(Transfer):
                 if callback is not None:
                     callback.relative_update(len(piece))
 
-    def _root_name(self, rroot: str) -> str:
-        bucket, key = self._split(rroot)
+    def root_name(self, root: str) -> str:
+        """``bucket/key`` of ``root``, without a trailing /."""
+        bucket, key = self._split(root)
         return f"{bucket}/{key}".rstrip("/")
 
-    async def _list_files(self, rroot: str) -> list[tuple[str, int]]:
+    async def list_files(self, root: str, sizes: bool) -> list[tuple[str, int]]:
+        """(``bucket/key``, size) of the object at ``root`` and of every object under it."""
         import obstore
         from obstore.exceptions import InvalidPathError
 
-        bucket, key = self._split(rroot)
+        bucket, key = self._split(root)
         store = self._store(bucket)
         prefix = key.rstrip("/")
         found: list[tuple[str, int]] = []
@@ -174,7 +176,7 @@ class ObstoreTransfer(Transfer):
         except InvalidPathError as exc:
             # object_store refuses keys with '..' segments outright: never download them.
             raise InvalidInputError(
-                f"a remote key under {rroot} could escape the download target; "
+                f"a remote key under {root} could escape the download target; "
                 f"use names without '..' segments ({str(exc).splitlines()[0][:200]})"
             ) from exc
         return sorted(set(found))
@@ -185,26 +187,64 @@ class ObstoreTransfer(Transfer):
 
         bucket, key = self._split(path)
         store = self._store(bucket)
-
-        async def look() -> bool:
-            prefix = key.rstrip("/")
-            if prefix:
-                try:
-                    await obstore.head_async(store, prefix)
-                    return True
-                except FileNotFoundError:
-                    pass
+        prefix = key.rstrip("/")
+        if prefix:
             try:
-                async for batch in obstore.list(store, prefix=prefix or None, chunk_size=1):
-                    if batch or not prefix:
-                        return True
-            except Exception as exc:
-                if is_not_found(exc):
-                    return False
-                raise
-            return not prefix  # an empty bucket exists
+                await obstore.head_async(store, prefix)
+                return True
+            except FileNotFoundError:
+                pass
+        try:
+            async for batch in obstore.list(store, prefix=prefix or None, chunk_size=1):
+                if batch or not prefix:
+                    return True
+        except Exception as exc:
+            if classify(exc) is Kind.NOT_FOUND:  # no such bucket
+                return False
+            raise
+        return not prefix  # an empty bucket exists
 
-        return await self.retry.call(look, f"lookup of {path}")
+    async def abort_unfinished(self, rpath: str, size: int) -> int:
+        """Abort the S3 multipart uploads of ``rpath``, through an s3fs client (see abort_s3_uploads)."""
+        if self._protocol not in S3_PROTOCOLS or size <= MULTIPART_FLOOR:
+            return 0
+        fs = own_filesystem(self._plan)
+        return await abort_s3_uploads(fs, rpath)
+
+    @property
+    def copy_batch(self) -> BatchCopy | None:
+        """None: a folder's files go through the core one at a time, each retried."""
+        return None
+
+    async def ls(self, path: str) -> list[Entry]:
+        """The objects and prefixes directly under ``path``, names as full URIs."""
+        import obstore
+
+        bucket, key = self._split(path)
+        store = self._store(bucket)
+        prefix = key.rstrip("/")
+        # The listing first: a refused LIST names its reason (SignatureDoesNotMatch...), where a
+        # refused HEAD has no body to name one. Only an empty listing asks whether a file is there.
+        found = await obstore.list_with_delimiter_async(store, prefix=prefix or None)
+        entries = [self._entry(bucket, p, "directory", 0, None) for p in found["common_prefixes"]]
+        entries.extend(
+            self._entry(bucket, m["path"], "file", m["size"], m["last_modified"]) for m in found["objects"]
+        )
+        if prefix and not entries:
+            meta = await obstore.head_async(store, prefix)  # FileNotFoundError when nothing is there
+            return [self._entry(bucket, meta["path"], "file", meta["size"], meta["last_modified"])]
+        return entries
+
+    def _entry(self, bucket: str, key: str, kind: str, size: int, modified: Any) -> Entry:
+        name = f"{self._protocol}://{bucket}/{key.rstrip('/')}"
+        return Entry(name=name, type=kind, size=int(size), modified=modified)
+
+    async def rm_file(self, path: str) -> None:
+        """Delete one object."""
+        import obstore
+
+        bucket, key = self._split(path)
+        await obstore.delete_async(self._store(bucket), key)
 
 
 class _CountingReader:

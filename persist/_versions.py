@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from typing import TYPE_CHECKING, Any
 
-from persist.options import AZURE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS, choose_engine
+from persist._plan import choose_engine
+from persist.options import AZURE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS
 
 if TYPE_CHECKING:
     from persist.config import DataConfig

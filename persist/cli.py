@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydantic import SecretStr
 
-from persist._fs import timeout_kind
+from persist._errors import explain
+from persist._plan import endpoint_host, secret_values
 from persist._sources import (
     SECRETS_DIR_ENV,
     ExtraSource,
@@ -34,16 +35,10 @@ from persist._sources import (
     load,
     resolve,
 )
-from persist._text import MASK, backend_reason, redact
+from persist._text import MASK, redact
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
 from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
-from persist.options import (
-    CONFIGURED_PROTOCOLS,
-    GCS_PROTOCOLS,
-    endpoint_host,
-    get_fsspec_storage_options,
-    secret_values,
-)
+from persist.options import CONFIGURED_PROTOCOLS, GCS_PROTOCOLS, get_fsspec_storage_options
 from persist.paths import get_protocol, is_remote, join, strip_file_header
 
 if TYPE_CHECKING:
@@ -408,7 +403,6 @@ def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) 
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, uri, config)
         target = join(provider.raw_output_prefix, name, sep="/" if is_remote(uri) else os.sep)
-        fs = provider._transfer(get_protocol(uri)).fs
         written = False
 
         def write() -> str:
@@ -418,24 +412,23 @@ def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) 
             return target
 
         def read() -> str:
-            data = bytes(fs.cat_file(target))
+            copy = os.path.join(scratch, "read-back")
+            provider.get_data(target, copy)
+            with open(copy, "rb") as handle:
+                data = handle.read()
             if data != payload:
                 raise PersistError(f"read back {len(data)} bytes that differ from the {len(payload)} written")
             return f"{len(data)} bytes match"
 
         def listing() -> str:
-            fs.invalidate_cache()
-            names = {
-                str(n).rstrip("/").rsplit("/", 1)[-1] for n in fs.ls(strip_file_header(uri), detail=False)
-            }
+            names = {str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in provider.ls(uri)}
             if name not in names:
                 raise PersistError(f"{name} is missing from the listing of {uri}")
             return f"{len(names)} entries"
 
         def delete() -> str:
             nonlocal written
-            # rm, not rm_file: adlfs implements rm_file only from 2026.2.0 (persist allows older).
-            fs.rm(target)
+            provider.rm_file(target)
             written = False
             return "removed"
 
@@ -467,14 +460,16 @@ def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) 
                 f"  {step:<7} TIMED OUT after {time.perf_counter() - since:.1f} s: no answer from "
                 f"{host} before the probe's {deadline:g} s deadline (--timeout)"
             )
-            _cleanup_after_deadline(fs, target, secrets, config)
+            _cleanup_after_deadline(provider, target, secrets, config)
         ok = bool(results) and results[0]
     total = (time.perf_counter() - started) * 1000
     click.echo(f"{label}: probe {'OK' if ok else 'FAILED'} ({total:.0f} ms)")
     return ok
 
 
-def _cleanup_after_deadline(fs: Any, target: str, secrets: list[str], config: DataConfig) -> None:
+def _cleanup_after_deadline(
+    provider: FileAccessProvider, target: str, secrets: list[str], config: DataConfig
+) -> None:
     """Try to delete the probe object, waiting at most one connect plus one read timeout, or 10 s."""
     generic = config.generic
     limit = min(generic.connect_timeout.total_seconds() + generic.read_timeout.total_seconds(), 10.0)
@@ -482,9 +477,9 @@ def _cleanup_after_deadline(fs: Any, target: str, secrets: list[str], config: Da
 
     def remove() -> None:
         try:
-            fs.rm(target)  # rm, not rm_file: adlfs has rm_file only from 2026.2.0
+            provider.rm_file(target)
             outcome.append("removed")
-        except FileNotFoundError:
+        except FileNotFoundError:  # DataNotFoundError is one
             outcome.append("nothing to remove")
         except Exception as exc:
             outcome.append(f"FAILED: {redact(explain(exc), secrets)}")
@@ -511,50 +506,6 @@ def _step(step: str, action: Callable[[], str], secrets: list[str], expired: thr
     if not expired.is_set():
         click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
     return True
-
-
-_EXPLANATIONS = {
-    "InvalidAccessKeyId": "the server does not know this access key id",
-    "SignatureDoesNotMatch": "the secret key does not match the access key id",
-    "NoSuchBucket": "the bucket does not exist",
-    "AccessDenied": "the credentials are not allowed to do this here",
-    "ContainerNotFound": "the container does not exist",
-    "AuthenticationFailed": "the account key or token was refused",
-    "AuthorizationFailure": "the credentials are not allowed to do this here",
-    "ExpiredToken": "the session token has expired",
-    "InvalidToken": "the session token is not valid",
-}
-
-
-def explain(exc: BaseException) -> str:
-    """One line a person can act on: what went wrong, then the backend's own reason."""
-    text = _chain_text(exc)
-    reason = backend_reason(exc.__cause__ or exc) if isinstance(exc, PersistError) else backend_reason(exc)
-    if isinstance(exc, PersistError) and exc.__cause__ is None:
-        return str(exc).splitlines()[0]
-    if reason in _EXPLANATIONS:
-        return f"{_EXPLANATIONS[reason]} ({reason})"
-    lowered = text.lower()
-    if (
-        "name or service not known" in lowered
-        or "nodename nor servname" in lowered
-        or "getaddrinfo" in lowered
-    ):
-        return f"cannot resolve the endpoint's host name (DNS): {reason}"
-    if "connection refused" in lowered or "could not connect" in lowered or "cannot connect" in lowered:
-        return f"cannot connect to the endpoint; is the URL right and the server up? ({reason})"
-    if "timed out" in lowered or "timeout" in lowered:
-        return f"the endpoint did not answer in time ({reason})"
-    return reason
-
-
-def _chain_text(exc: BaseException) -> str:
-    parts: list[str] = []
-    current: BaseException | None = exc
-    while current is not None and len(parts) < 10:
-        parts.append(f"{type(current).__name__}: {current}")
-        current = current.__cause__ or current.__context__
-    return " | ".join(parts)
 
 
 @contextmanager
@@ -983,7 +934,6 @@ def _is_folder(provider: FileAccessProvider, uri: str) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
 def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
     """List the objects and folders directly under URI."""
-    from persist.errors import DataNotFoundError
     from persist.provider import FileAccessProvider
 
     if as_json:
@@ -991,31 +941,15 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
     config = _auto(config_file)
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, scratch, config)
-        protocol = get_protocol(uri)
-        # persist's own filesystem and retry budget: each request bounded by the timeouts.
-        transfer = provider._transfer(protocol)
-        fs = transfer.fs
-        path = strip_file_header(uri)
-        try:
-            entries = _list(transfer, path, uri)
-        except FileNotFoundError as exc:
-            raise DataNotFoundError(f"{uri} does not exist") from exc
-        except Exception as exc:
-            why = provider._reason(exc, protocol) if timeout_kind(exc) else explain(exc)
-            raise PersistError(redact(f"cannot list {uri} ({why})", secret_values(config))) from exc
+        entries = provider.ls(uri)
     rows = []
     for entry in sorted(entries, key=lambda e: str(e["name"])):
-        name = str(entry["name"])
-        shown = fs.unstrip_protocol(name) if is_remote(uri) else name
-        modified = next(
-            (entry[k] for k in ("LastModified", "last_modified", "updated", "mtime") if entry.get(k)), None
-        )
         rows.append(
             {
-                "name": shown,
-                "type": entry.get("type", "file"),
-                "size": int(entry.get("size") or 0),
-                "modified": iso_utc(modified),
+                "name": str(entry["name"]),
+                "type": entry["type"],
+                "size": entry["size"],
+                "modified": iso_utc(entry["modified"]),
             }
         )
     if as_json:
@@ -1060,18 +994,6 @@ def iso_utc(value: Any) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _list(transfer: Any, path: str, uri: str) -> list[dict[str, Any]]:
-    """``fs.ls(path, detail=True)`` on the I/O loop, retried as the transfer's policy says."""
-    import asyncio
-
-    from persist._fs import run_sync
-
-    async def attempt() -> list[dict[str, Any]]:
-        return list(await asyncio.to_thread(transfer.fs.ls, path, detail=True))
-
-    return run_sync(lambda: transfer.retry.call(attempt, f"listing of {uri}"))
 
 
 def main() -> None:

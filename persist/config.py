@@ -189,9 +189,8 @@ class S3Config(BaseModel):
     Env: PERSIST_S3__ADDRESSING_STYLE, FLYTE_AWS_ADDRESSING_STYLE."""
 
     retries: int = Field(default=3, ge=0)
-    """Retries after the first attempt for throttling and connection resets (2 means at most
-    3 attempts); also used for Azure through the obstore engine.
-    Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
+    """Retries after the first attempt for throttling and connection resets of S3 requests
+    (2 means at most 3 attempts). Env: PERSIST_S3__RETRIES, FLYTE_AWS_RETRIES."""
 
     backoff: Annotated[Seconds, AfterValidator(_bounded_backoff)] = timedelta(seconds=5)
     """Base delay between retries, doubled each retry, with jitter; seconds or ISO 8601, at
@@ -311,6 +310,15 @@ class AzureBlobStorageConfig(BaseModel):
     """Blob host name (https assumed), or a full http(s)://host:port[/account] URL for emulators
     and sovereign clouds. Env: PERSIST_AZURE__ACCOUNT_HOST."""
 
+    retries: int = Field(default=3, ge=0)
+    """Retries after the first attempt for throttling and connection resets of Azure requests
+    through the obstore engine (2 means at most 3 attempts); under adlfs the Azure SDK's own
+    policy applies. Env: PERSIST_AZURE__RETRIES."""
+
+    backoff: Annotated[Seconds, AfterValidator(_bounded_backoff)] = timedelta(seconds=5)
+    """Base delay between Azure retries, doubled each retry, with jitter; seconds or ISO 8601,
+    at most 300 s. Env: PERSIST_AZURE__BACKOFF."""
+
     @field_validator("account_host")
     @classmethod
     def _check_host(cls, value: str | None) -> str | None:
@@ -365,12 +373,12 @@ class GenericPersistenceConfig(BaseModel):
 
     connect_timeout: Annotated[Seconds, AfterValidator(_timeout)] = timedelta(seconds=10)
     """Seconds to wait for a connection to the endpoint, per request; a timeout counts as one
-    attempt of the s3.retries budget. Env: PERSIST_GENERIC__CONNECT_TIMEOUT."""
+    attempt of the backend's retry budget. Env: PERSIST_GENERIC__CONNECT_TIMEOUT."""
 
     read_timeout: Annotated[Seconds, AfterValidator(_timeout)] = timedelta(seconds=60)
     """Seconds a request may go without progress (no answer, or no bytes of a body) before it
     is abandoned; a long transfer that keeps moving is never cut. A timeout counts as one attempt
-    of the s3.retries budget. Env: PERSIST_GENERIC__READ_TIMEOUT."""
+    of the backend's retry budget. Env: PERSIST_GENERIC__READ_TIMEOUT."""
 
     engine: Annotated[Engine, BeforeValidator(_lower)] = "auto"
     """Transfer engine for S3 and Azure: obstore, fsspec, or auto (obstore when the config

@@ -1,50 +1,33 @@
 """Pure translation of config models into fsspec storage options and per-call kwargs.
 
 Nothing here does I/O or reads the environment: the same models always give the same dicts.
-This is the only module that unwraps secrets (``get_secret_value``).
+This module and ``_plan.py`` (persist's own engines) are the only ones that unwrap secrets.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from persist.config import (
-    AzureBlobStorageConfig,
-    DataConfig,
-    GCSConfig,
-    GenericPersistenceConfig,
-    MiB,
-    S3Config,
-)
+from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, GenericPersistenceConfig, S3Config
 
 __all__ = [
-    "AZURE_MAX_BLOCKS",
     "AZURE_PROTOCOLS",
     "CONFIGURED_PROTOCOLS",
     "FILE_PROTOCOLS",
     "GCS_ENDPOINT_CONTROL_RETRY_SECONDS",
     "GCS_PROTOCOLS",
-    "S3_MAX_PARTS",
     "S3_PROTOCOLS",
     "AzureOptions",
     "GCSOptions",
     "S3Options",
     "azure_setup_args",
-    "choose_engine",
-    "endpoint_host",
     "gcs_setup_args",
     "get_additional_fsspec_call_kwargs",
     "get_fsspec_storage_options",
-    "is_base64_secret",
-    "obstore_part_size",
-    "obstore_setup_args",
     "s3_setup_args",
-    "secret_values",
-    "upload_part_size",
 ]
 
 S3_PROTOCOLS = ("s3", "s3a")
@@ -344,213 +327,3 @@ def get_additional_fsspec_call_kwargs(
     if method == "put" and protocols & {*S3_PROTOCOLS, *GCS_PROTOCOLS}:
         return {"chunksize": config.generic.write_chunk_size_bytes}
     return {}
-
-
-def secret_values(data_config: DataConfig) -> list[str]:
-    """Every secret value the config holds, for masking them out of error text."""
-    values: list[str] = []
-    for section in (data_config.s3, data_config.gcs, data_config.azure, data_config.generic):
-        for name in type(section).model_fields:
-            value = getattr(section, name)
-            if isinstance(value, SecretStr) and value.get_secret_value():
-                values.append(value.get_secret_value())
-    return values
-
-
-def endpoint_host(protocol: str, data_config: DataConfig) -> str | None:
-    """The ``host[:port]`` that requests for ``protocol`` go to, without credentials.
-
-    Used to name the endpoint in error text; ``None`` for local and unknown protocols.
-    """
-    if protocol in S3_PROTOCOLS:
-        s3 = data_config.s3
-        if s3.endpoint:
-            return _netloc(s3.endpoint)
-        return f"s3.{s3.region}.amazonaws.com" if s3.region else "s3.amazonaws.com"
-    if protocol in GCS_PROTOCOLS:
-        return _netloc(data_config.gcs.endpoint) if data_config.gcs.endpoint else "storage.googleapis.com"
-    if protocol in AZURE_PROTOCOLS:
-        az = data_config.azure
-        if az.account_host:
-            return _netloc(az.account_host) if "://" in az.account_host else az.account_host
-        if az.connection_string is not None:
-            blob = _parse_connection_string(az.connection_string.get_secret_value()).get("BlobEndpoint")
-            if blob:
-                return _netloc(blob)
-        account = az.account_name or "<account>"
-        return f"{account}.blob.core.windows.net"
-    return None
-
-
-def _netloc(url: str) -> str:
-    """``host[:port]`` of a URL, never its user-info."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host
-
-
-OBSTORE_REQUEST_LIMIT = timedelta(hours=24)
-"""obstore's overall limit per request: a backstop only, stalls end by ``read_timeout``."""
-
-OBSTORE_PROTOCOLS = (*S3_PROTOCOLS, *AZURE_PROTOCOLS)
-"""Protocols the obstore engine can serve."""
-
-
-def choose_engine(
-    protocol: str, data_config: DataConfig, anonymous: bool = False
-) -> Literal["fsspec", "obstore"]:
-    """The engine that moves bytes for ``protocol``: ``generic.engine``, with ``auto`` resolved.
-
-    ``auto`` picks obstore for S3 and Azure when the config itself holds what authenticates
-    (keys, a SAS, a connection string, a client secret) or the access is anonymous, and fsspec
-    when credentials come from a provider chain (AWS profiles and SSO, Azure CLI login...),
-    which only the Python SDKs know. On S3 it also wants an endpoint or a region, as only
-    botocore follows AWS's redirects to a bucket's region. Other protocols always use fsspec.
-    """
-    engine = data_config.generic.engine
-    if protocol not in OBSTORE_PROTOCOLS or engine == "fsspec":
-        return "fsspec"
-    if engine == "obstore":
-        return "obstore"
-    if protocol in S3_PROTOCOLS:
-        s3 = data_config.s3
-        keys = bool(s3.access_key_id) and s3.secret_access_key is not None
-        # Without an endpoint or a region, the bucket may live in any AWS region: botocore
-        # follows S3's region redirects, obstore does not.
-        explicit = (anonymous or keys) and bool(s3.endpoint or s3.region)
-    else:
-        az = data_config.azure
-        explicit = anonymous or any(
-            v is not None for v in (az.account_key, az.sas_token, az.connection_string, az.client_secret)
-        )
-    return "obstore" if explicit else "fsspec"
-
-
-def _parse_connection_string(text: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for part in text.split(";"):
-        key, sep, value = part.partition("=")
-        if sep and key.strip():
-            fields[key.strip()] = value.strip()
-    return fields
-
-
-def obstore_setup_args(protocol: str, data_config: DataConfig, anonymous: bool = False) -> dict[str, Any]:
-    """Keyword arguments for obstore's ``S3Store`` or ``AzureStore``, from the same models.
-
-    The result holds ``config``, ``client_options`` and ``retry_config``, as the stores take them.
-
-    Args:
-        protocol: an S3 or Azure protocol.
-        data_config: the configuration.
-        anonymous: unsigned requests, for public data.
-
-    Returns:
-        A new plain dict; ``retry_config`` carries the configured S3 retries and backoff.
-
-    Raises:
-        ValueError: ``protocol`` is not one obstore serves here.
-    """
-    config: dict[str, Any] = {}
-    client: dict[str, Any] = {}
-    endpoint: str | None = None
-    if protocol in S3_PROTOCOLS:
-        s3 = data_config.s3
-        endpoint = s3.endpoint
-        if endpoint:
-            config["endpoint"] = endpoint
-        if s3.access_key_id:
-            config["access_key_id"] = s3.access_key_id
-        if s3.secret_access_key is not None:
-            config["secret_access_key"] = s3.secret_access_key.get_secret_value()
-        if s3.session_token is not None:
-            config["session_token"] = s3.session_token.get_secret_value()
-        config["region"] = s3.region or "us-east-1"
-        style = s3.addressing_style
-        config["virtual_hosted_style_request"] = style == "virtual" or (style == "auto" and not endpoint)
-        if s3.upload_checksum and not anonymous:
-            config["checksum_algorithm"] = "sha256"
-    elif protocol in AZURE_PROTOCOLS:
-        az = data_config.azure
-        parsed = (
-            _parse_connection_string(az.connection_string.get_secret_value()) if az.connection_string else {}
-        )
-        account = az.account_name or parsed.get("AccountName")
-        if account:
-            config["account_name"] = account
-        key = az.account_key.get_secret_value() if az.account_key else parsed.get("AccountKey")
-        if key:
-            config["account_key"] = key
-        sas = az.sas_token.get_secret_value() if az.sas_token else parsed.get("SharedAccessSignature")
-        if sas:
-            config["sas_key"] = sas.lstrip("?")
-        for name in ("tenant_id", "client_id"):
-            if getattr(az, name):
-                config[name] = getattr(az, name)
-        if az.client_secret is not None:
-            config["client_secret"] = az.client_secret.get_secret_value()
-        endpoint = parsed.get("BlobEndpoint")
-        if az.account_host:
-            host = az.account_host
-            endpoint = host if "://" in host else f"https://{host}"
-            parts = urlsplit(endpoint)
-            if parts.scheme == "http" and parts.path in ("", "/") and account:
-                endpoint = f"{endpoint.rstrip('/')}/{account}"
-        if endpoint:
-            config["endpoint"] = endpoint.rstrip("/")
-    else:
-        raise ValueError(f"obstore does not serve {protocol}:// here; use the fsspec engine")
-    if anonymous:
-        config["skip_signature"] = True
-    if endpoint and endpoint.startswith("http://"):
-        client["allow_http"] = True
-    generic = data_config.generic
-    client["connect_timeout"] = generic.connect_timeout
-    # read_timeout resets with every read: it catches a stalled request without limiting a
-    # long one. obstore's overall ``timeout`` (30 s unless set) would cut a healthy large
-    # download or part upload, so it is set far beyond any single request persist makes.
-    client["read_timeout"] = generic.read_timeout
-    client["timeout"] = OBSTORE_REQUEST_LIMIT
-    s3 = data_config.s3
-    retry = {
-        "max_retries": s3.retries,
-        "backoff": {"init_backoff": s3.backoff, "max_backoff": timedelta(seconds=120), "base": 2},
-    }
-    return {"config": config, "client_options": client, "retry_config": retry}
-
-
-OBSTORE_PART_SIZE = 8 * MiB
-"""The obstore engine's upload part size when ``generic.write_chunk_size_bytes`` is not set."""
-
-
-S3_MAX_PARTS = 10_000
-"""Parts one S3 multipart upload may have."""
-AZURE_MAX_BLOCKS = 50_000
-"""Blocks one Azure block blob may have."""
-
-
-def upload_part_size(size: int, preferred: int, max_parts: int) -> int:
-    """The part size to upload ``size`` bytes with: ``preferred``, unless that needs too many parts.
-
-    Past ``max_parts`` parts, the smallest whole number of MiB that needs no more: 525 MiB for
-    S3's largest object (5 TiB in 10,000 parts), well under its 5 GiB limit per part.
-    """
-    if size <= preferred * max_parts:
-        return preferred
-    return -(-size // (max_parts * MiB)) * MiB
-
-
-def obstore_part_size(data_config: DataConfig) -> int:
-    """The part size the obstore engine uploads with.
-
-    ``generic.write_chunk_size_bytes`` when a source set it (even to its default), else
-    :data:`OBSTORE_PART_SIZE`. The field keeps flytekit's 25 MiB default for the fsspec engine;
-    obstore uploads faster with smaller parts (benchmarks/README.md, "Decisions measured"). A
-    file that would need too many parts of this size gets larger ones (:func:`upload_part_size`).
-    """
-    generic = data_config.generic
-    if "write_chunk_size_bytes" in generic.model_fields_set:
-        return generic.write_chunk_size_bytes
-    return OBSTORE_PART_SIZE

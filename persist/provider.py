@@ -9,44 +9,19 @@ import pathlib
 import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
-from persist._fs import (
-    AZURE_CLIENT_OPTIONS,
-    RetryPolicy,
-    build_filesystem,
-    is_access_denied,
-    is_not_found,
-    run_async,
-    run_sync,
-    s3_session,
-    timeout_kind,
-)
-from persist._text import backend_reason, redact
-from persist._transfer import FileFailedError, Progress, Transfer
+from persist._backend import Entry, make_backend
+from persist._errors import Kind, Operation, classify, raise_persist_error
+from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync, timeout_kind
+from persist._plan import enable_debug_logging, endpoint_host, plan_for, secret_values
+from persist._text import backend_reason
+from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
-from persist.errors import (
-    DataNotFoundError,
-    DownloadError,
-    InvalidInputError,
-    PersistError,
-    UploadError,
-)
-from persist.options import (
-    AZURE_PROTOCOLS,
-    FILE_PROTOCOLS,
-    GCS_PROTOCOLS,
-    S3_PROTOCOLS,
-    choose_engine,
-    endpoint_host,
-    gcs_setup_args,
-    get_additional_fsspec_call_kwargs,
-    get_fsspec_storage_options,
-    obstore_part_size,
-    obstore_setup_args,
-    secret_values,
-)
+from persist.errors import DataNotFoundError, InvalidInputError
+from persist.options import FILE_PROTOCOLS, get_fsspec_storage_options
 from persist.paths import check_relative_key, get_file_tail, get_protocol, join, split_protocol
 from persist.paths import is_remote as _is_remote
 from persist.paths import strip_file_header as _strip_file_header
@@ -251,70 +226,19 @@ class FileAccessProvider:
     def _transfer(
         self, protocol: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
     ) -> Transfer:
-        """The engine for one protocol: obstore or fsspec (``generic.engine``), tuned for persist.
-
-        Either way persist owns the one retry budget: the backend client makes one attempt
-        per call and persist retries throttling and resets with the configured backoff.
-        """
-        cfg = self._data_config
-        configured = RetryPolicy(retries=cfg.s3.retries, backoff=cfg.s3.backoff.total_seconds())
-        # gcsfs retries inside its SDK (and cannot be told not to); persist adds none on top.
-        retry = RetryPolicy(retries=0, backoff=0.0)
-        if protocol in S3_PROTOCOLS or protocol in AZURE_PROTOCOLS:
-            retry = configured
-            if cfg.s3.enable_debug:
-                import logging
-
-                for name in ("s3fs", "botocore", "aiobotocore"):
-                    logging.getLogger(name).setLevel(logging.DEBUG)
-        metadata = self._execution_metadata if cfg.generic.attach_execution_metadata else {}
-        common: dict[str, Any] = {
-            "fs_factory": lambda: self._transfer_filesystem(protocol, anonymous),
-            "protocol": protocol,
-            "concurrency": cfg.generic.max_concurrency,
-            "metadata": dict(metadata),
-            "progress": progress,
-        }
-        # Caller kwargs are s3fs/adlfs/gcsfs put arguments: only the fsspec engine understands them.
-        if not put_kwargs and choose_engine(protocol, cfg, anonymous) == "obstore" and _obstore_usable():
-            from persist._obstore import ObstoreTransfer
-
-            store_args = obstore_setup_args(protocol, cfg, anonymous=anonymous)
-            store_args["retry_config"] = {**store_args["retry_config"], "max_retries": 0}
-            return ObstoreTransfer(
-                retry=configured,
-                store_args=store_args,
-                chunk_size=obstore_part_size(cfg),
-                **common,
+        """The transfer core over the backend the plan for ``protocol`` names."""
+        plan = plan_for(self._data_config, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
+        if plan.engine == "obstore" and not _obstore_usable():
+            # A fork of a process where obstore ran: plan this transfer as with engine: fsspec.
+            config = self._data_config
+            fsspec_only = config.model_copy(
+                update={"generic": config.generic.model_copy(update={"engine": "fsspec"})}
             )
-        call_kwargs = get_additional_fsspec_call_kwargs(protocol, "put", cfg)
-        return Transfer(retry=retry, put_kwargs={**call_kwargs, **put_kwargs}, **common)
-
-    def _transfer_filesystem(self, protocol: str, anonymous: bool) -> AbstractFileSystem:
-        """Persist's own fsspec instance: on S3 and Azure, the SDK makes one attempt per call."""
-        options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous)
-        tune: dict[str, Any] = {}
-        if protocol in S3_PROTOCOLS:
-            config_kwargs = dict(options.get("config_kwargs", {}))
-            config_kwargs["retries"] = {"total_max_attempts": 1, "mode": "standard"}
-            options["config_kwargs"] = config_kwargs
-            options["session"] = s3_session()
-            tune["retries"] = 1
-        elif protocol in GCS_PROTOCOLS:
-            options = {
-                **gcs_setup_args(
-                    self._data_config.gcs, anonymous=anonymous, timeouts=self._data_config.generic
-                ),
-                **options,
-            }
-        elif protocol in AZURE_PROTOCOLS:
-            generic = self._data_config.generic
-            tune[AZURE_CLIENT_OPTIONS] = {
-                "connection_timeout": generic.connect_timeout.total_seconds(),
-                "read_timeout": generic.read_timeout.total_seconds(),
-                "retry_total": 0,
-            }
-        return build_filesystem(protocol, options, tune=tune)
+            plan = plan_for(fsspec_only, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
+        enable_debug_logging(plan)
+        backend = make_backend(plan, self._execution_metadata)
+        retry = RetryPolicy(retries=plan.retry.retries, backoff=plan.retry.backoff)
+        return Transfer(backend=backend, retry=retry, concurrency=plan.concurrency, progress=progress)
 
     # --- paths --------------------------------------------------------------------------
 
@@ -451,17 +375,48 @@ class FileAccessProvider:
 
     async def _exists(self, path: str) -> bool:
         protocol = get_protocol(path)
-        if protocol in FILE_PROTOCOLS:
-            return os.path.exists(_strip_file_header(path))
         try:
             return await self._transfer(protocol).exists(path)
         except Exception as exc:
-            if not is_access_denied(exc):
-                raise self._download_error(f"cannot tell whether {path} exists", exc, protocol) from exc
+            if (
+                classify(exc) is not Kind.DENIED
+                or not plan_for(self._data_config, protocol).anonymous_fallback
+            ):
+                self._fail(exc, "lookup", path)
             try:
                 return await self._transfer(protocol, anonymous=True).exists(path)
             except Exception:
-                raise self._download_error(f"cannot tell whether {path} exists", exc, protocol) from exc
+                self._fail(exc, "lookup", path)
+
+    # --- listings and deletes -----------------------------------------------------------
+
+    def ls(self, path: str) -> list[Entry]:
+        """The files and folders directly under ``path``, through the engine that serves it.
+
+        Each entry has ``name`` (a full URI for remote paths), ``type`` (``file`` or
+        ``directory``), ``size`` and ``modified`` (as the backend gives it, or None).
+
+        Raises:
+            DataNotFoundError: nothing is at ``path``.
+            PersistError: the listing failed; the text says why.
+        """
+        return run_sync(lambda: self._call(path, "list", lambda t: t.ls(path)))
+
+    def rm_file(self, path: str) -> None:
+        """Delete the one file or object at ``path``.
+
+        Raises:
+            DataNotFoundError: nothing is at ``path``.
+            PersistError: the delete failed; the text says why.
+        """
+        run_sync(lambda: self._call(path, "delete", lambda t: t.rm_file(path)))
+
+    async def _call(self, path: str, operation: Operation, action: Callable[[Transfer], Awaitable[T]]) -> T:
+        """Run one request on ``path``'s transfer core, its errors mapped at the boundary."""
+        try:
+            return await action(self._transfer(get_protocol(path)))
+        except Exception as exc:
+            self._fail(exc, operation, path)
 
     # --- downloads ----------------------------------------------------------------------
 
@@ -505,24 +460,19 @@ class FileAccessProvider:
         protocol = get_protocol(from_path)
         try:
             await self._get_with(self._transfer(protocol, progress=progress), from_path, to_path, recursive)
-        except PersistError:
-            raise
         except Exception as exc:
-            cause = _cause(exc)
-            if is_not_found(cause):
-                raise DataNotFoundError(f"{from_path} does not exist") from cause
             # A refusal can come from a file's download or, for a folder, from its listing:
             # either way public data is retried without credentials, as flytekit does.
-            if protocol in FILE_PROTOCOLS or not is_access_denied(cause):
-                raise self._first_error(from_path, to_path, recursive, exc, protocol) from cause
-            await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
+            if classify(exc) is Kind.DENIED and plan_for(self._data_config, protocol).anonymous_fallback:
+                await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
+                return to_path
+            self._fail(exc, "download", from_path, to_path, recursive=recursive)
         return to_path
 
-    async def _get_with(self, transfer: Transfer, from_path: str, to_path: str, recursive: bool) -> None:
+    @staticmethod
+    async def _get_with(transfer: Transfer, from_path: str, to_path: str, recursive: bool) -> None:
         if recursive:
             await transfer.get_tree(from_path, to_path)
-        elif transfer.local and os.path.isdir(_strip_file_header(from_path)):
-            raise InvalidInputError(f"{from_path} is a folder; pass is_multipart=True (recursive=True)")
         else:
             await transfer.get_file(from_path, to_path, single=True)
 
@@ -542,26 +492,27 @@ class FileAccessProvider:
         try:
             anonymous = self._transfer(protocol, anonymous=True, progress=progress)
             await self._get_with(anonymous, from_path, to_path, recursive)
-        except PersistError:
-            raise
         except Exception as again:
-            if is_not_found(_cause(again)):
-                raise DataNotFoundError(f"{from_path} does not exist") from _cause(again)
-            original = _cause(first)
-            raise self._first_error(from_path, to_path, recursive, first, protocol) from original
+            if classify(again) is Kind.NOT_FOUND:
+                self._fail(again, "download", from_path, to_path, recursive=recursive)
+            self._fail(first, "download", from_path, to_path, recursive=recursive)
 
-    def _first_error(
-        self, from_path: str, to_path: str, recursive: bool, exc: Exception, protocol: str
-    ) -> DownloadError:
-        """The DownloadError for a failed download: per file when a file failed, else overall."""
-        if isinstance(exc, FileFailedError):
-            return self._download_error(
-                _download_text(from_path, to_path, exc, recursive), _cause(exc), protocol
-            )
-        return self._download_error(f"download {from_path} -> {to_path} failed", exc, protocol)
+    # --- errors -------------------------------------------------------------------------
 
-    def _download_error(self, text: str, cause: BaseException, protocol: str) -> DownloadError:
-        return DownloadError(redact(f"{text} ({self._reason(cause, protocol)})", self._secrets))
+    def _fail(
+        self, exc: BaseException, operation: Operation, src: str, dst: str = "", *, recursive: bool = False
+    ) -> NoReturn:
+        """Raise the persist error for ``exc`` (the one boundary, ``_errors``), secrets masked."""
+        protocol = get_protocol(dst if operation == "upload" else src)
+        raise_persist_error(
+            exc,
+            operation,
+            src,
+            dst,
+            recursive=recursive,
+            secrets=self._secrets,
+            reason=lambda cause: self._reason(cause, protocol),
+        )
 
     def _reason(self, cause: BaseException, protocol: str) -> str:
         """The backend's reason; for a timeout, which limit ran out, after how long, where."""
@@ -571,9 +522,9 @@ class FileAccessProvider:
             return backend_reason(cause)
         generic = self._data_config.generic
         limit = generic.connect_timeout if kind == "connect" else generic.read_timeout
-        attempts = self._data_config.s3.retries + 1
-        budgeted = protocol in S3_PROTOCOLS or protocol in AZURE_PROTOCOLS  # gcsfs counts its own
-        tries = f"; {attempts} attempts" if attempts > 1 and budgeted else ""
+        # The attempts of persist's own budget (gcsfs counts its own: none shown there).
+        attempts = plan_for(self._data_config, protocol).retry.retries + 1
+        tries = f"; {attempts} attempts" if attempts > 1 else ""
         what = "no connection to" if kind == "connect" else "no answer from"
         return f"timed out: {what} {host} within {limit.total_seconds():g} s (generic.{kind}_timeout{tries})"
 
@@ -616,25 +567,17 @@ class FileAccessProvider:
         if not os.path.exists(source):
             raise DataNotFoundError(f"{source} does not exist; nothing was uploaded to {remote_path}")
         transfer = self._transfer(get_protocol(remote_path), **kwargs)
+        folder = os.path.isdir(source)
         try:
-            if os.path.isdir(source):
+            if folder:
                 await transfer.put_tree(source, remote_path)
             elif recursive:
-                await transfer.put_file(
-                    source,
-                    join(remote_path, os.path.basename(source), sep=transfer_sep(transfer)),
-                    single=True,
-                )
+                target = join(remote_path, os.path.basename(source), sep=transfer.backend.sep)
+                await transfer.put_file(source, target, single=True)
             else:
                 await transfer.put_file(source, remote_path, single=True)
-        except PersistError:
-            raise
-        except FileFailedError as failed:
-            cause = failed.__cause__ or failed
-            where = f" at {failed.src}" if os.path.isdir(source) else ""
-            reason = self._reason(cause, transfer.protocol)
-            text = f"upload {source} -> {remote_path} failed{where} ({reason})"
-            raise UploadError(redact(text, self._secrets)) from cause
+        except Exception as exc:
+            self._fail(exc, "upload", source, remote_path, recursive=folder)
         return remote_path
 
     def put_raw_data(
@@ -770,27 +713,9 @@ def _obstore_usable() -> bool:
     return False
 
 
-def transfer_sep(transfer: Transfer) -> str:
-    """The separator of a transfer's destination."""
-    return os.sep if transfer.local else "/"
-
-
 def _with_sep(path: str) -> str:
     sep = os.sep if get_protocol(path) in FILE_PROTOCOLS else "/"
     return path if path.endswith(sep) else path + sep
-
-
-def _cause(exc: BaseException) -> BaseException:
-    """The backend error behind a FileFailedError; any other error is its own cause."""
-    if isinstance(exc, FileFailedError):
-        return exc.__cause__ or exc
-    return exc
-
-
-def _download_text(src: str, dst: str, failed: FileFailedError, recursive: bool) -> str:
-    if recursive:
-        return f"download {src} -> {dst} failed at {failed.src}; files already written are complete"
-    return f"download {src} -> {dst} failed; {dst} left unchanged"
 
 
 def _check_readable(buffer: io.IOBase) -> None:

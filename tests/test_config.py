@@ -78,6 +78,8 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("azure", "connection_string"): None,
     ("azure", "sas_token"): None,
     ("azure", "account_host"): None,
+    ("azure", "retries"): 3,
+    ("azure", "backoff"): timedelta(seconds=5),
     ("generic", "attach_execution_metadata"): True,
     ("generic", "write_chunk_size_bytes"): 25 * MiB,
     ("generic", "max_concurrency"): 16,

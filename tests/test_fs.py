@@ -19,14 +19,12 @@ from azure.core.exceptions import (
     ServiceRequestTimeoutError,
     ServiceResponseTimeoutError,
 )
-from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectTimeoutError as BotoConnectTimeout
 from botocore.exceptions import ReadTimeoutError as BotoReadTimeout
 
 from persist._fs import (
     RetryPolicy,
-    is_access_denied,
-    is_not_found,
     is_retryable,
     run_async,
     run_sync,
@@ -192,75 +190,6 @@ class TestIsRetryable:
         """A timed-out request is one attempt of the retry budget, on every client."""
         assert is_retryable(exc)
         assert timeout_kind(exc) == kind
-
-
-NOT_FOUND: dict[str, Any] = {
-    "argnames": ("exc", "expected"),
-    "argvalues": [
-        (FileNotFoundError(2, "No such file or directory", "/x"), True),
-        (DataNotFoundError("s3://b/x does not exist"), True),
-        (client_error("NoSuchKey", "The specified key does not exist.", "GetObject"), True),
-        (client_error("NoSuchBucket", "The specified bucket does not exist.", "ListObjectsV2"), True),
-        (client_error("404", "Not Found", "HeadObject"), True),
-        (azure_error("BlobNotFound", "The specified blob does not exist.", ResourceNotFoundError), True),
-        (chained(RuntimeError("download failed"), FileNotFoundError("x")), True),
-        (PermissionError(13, "Permission denied", "/data/2404.csv"), False),
-        (client_error("AccessDenied", "Access Denied", "GetObject"), False),
-        (ValueError("bad value"), False),
-    ],
-    "ids": [
-        "file-not-found",
-        "data-not-found",
-        "s3-no-such-key",
-        "s3-no-such-bucket",
-        "s3-head-404",
-        "azure-blob-not-found",
-        "chained",
-        "path-with-2404",
-        "access-denied",
-        "value",
-    ],
-}
-
-ACCESS_DENIED: dict[str, Any] = {
-    "argnames": ("exc", "expected"),
-    "argvalues": [
-        (PermissionError("denied"), True),
-        (client_error("AccessDenied", "Access Denied", "GetObject"), True),
-        (client_error("403", "Forbidden", "HeadObject"), True),
-        (NoCredentialsError(), True),
-        (chained(RuntimeError("exists failed"), PermissionError("denied")), True),
-        (ValueError("bad key s3://bucket/k-403"), False),
-        (FileNotFoundError(2, "No such file or directory", "/x"), False),
-        (client_error("NoSuchKey", "The specified key does not exist.", "GetObject"), False),
-        (ConnectionResetError(), False),
-    ],
-    "ids": [
-        "permission",
-        "s3-access-denied",
-        "s3-head-403",
-        "no-credentials",
-        "chained",
-        "key-with-403",
-        "not-found",
-        "no-such-key",
-        "reset",
-    ],
-}
-
-
-class TestIsNotFound:
-    @pytest.mark.parametrize(**NOT_FOUND)
-    def test_not_found(self, exc: BaseException, expected: bool) -> None:
-        """Missing objects, buckets and blobs are recognised; digits in a path are not a 404."""
-        assert is_not_found(exc) is expected
-
-
-class TestIsAccessDenied:
-    @pytest.mark.parametrize(**ACCESS_DENIED)
-    def test_access_denied(self, exc: BaseException, expected: bool) -> None:
-        """Refused or missing credentials are recognised; digits in a key are not a 403."""
-        assert is_access_denied(exc) is expected
 
 
 class TestRetryDelay:

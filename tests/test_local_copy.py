@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from persist import DataConfig, FileAccessProvider, UploadError, _transfer
-from persist._transfer import copy_file, temp_path
+from persist import DataConfig, FileAccessProvider, UploadError, _local, _transfer
+from persist._local import copy_file, temp_path
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="procfs and FIFOs as Linux has them")
 
@@ -26,7 +26,7 @@ def test_copy_is_byte_exact(tmp_path: Path, size: int) -> None:
 
 def test_copy_without_kernel_help_reads_and_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where neither copy_file_range nor sendfile exists, the bytes go through Python."""
-    monkeypatch.setattr(_transfer, "_KERNEL_COPIES", ())
+    monkeypatch.setattr(_local, "_KERNEL_COPIES", ())
     data = os.urandom(2 * 1024 * 1024 + 3)
     (tmp_path / "src").write_bytes(data)
     assert copy_file(str(tmp_path / "src"), str(tmp_path / "dst")) == len(data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +15,20 @@ from persist.config import (
     DataConfig,
     GCSConfig,
     GenericPersistenceConfig,
-    MiB,
     S3Config,
 )
 from persist.options import (
-    AZURE_MAX_BLOCKS,
     AZURE_PROTOCOLS,
     CONFIGURED_PROTOCOLS,
     FILE_PROTOCOLS,
     GCS_ENDPOINT_CONTROL_RETRY_SECONDS,
     GCS_PROTOCOLS,
-    S3_MAX_PARTS,
     S3_PROTOCOLS,
     azure_setup_args,
-    choose_engine,
-    endpoint_host,
     gcs_setup_args,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
-    obstore_part_size,
-    obstore_setup_args,
     s3_setup_args,
-    upload_part_size,
 )
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -335,13 +326,6 @@ S3_LIMITS = {"config_kwargs": {"connect_timeout": 10.0, "read_timeout": 60.0}}
 AZURE_LIMITS = {"connection_timeout": 10, "read_timeout": 60}
 """What the default generic.connect_timeout and read_timeout add to Azure options."""
 
-OBSTORE_LIMITS = {
-    "connect_timeout": timedelta(seconds=10),
-    "read_timeout": timedelta(seconds=60),
-    "timeout": timedelta(hours=24),
-}
-"""obstore client options from the default timeouts: a per-read limit, the total one far off."""
-
 PROTOCOL_CASES: dict[str, Any] = {
     "argnames": ("protocol", "expected"),
     "argvalues": [
@@ -472,206 +456,18 @@ class TestCallKwargs:
 
 
 # --------------------------------------------------------------------------------------------
-# The obstore engine: its choice and its store arguments
-
-KEYS = S3Config(access_key_id="AK", secret_access_key=SecretStr("SK"))
-LOCAL_S3 = S3Config(
-    endpoint="http://127.0.0.1:9000",
-    access_key_id="AK",
-    secret_access_key=SecretStr("SK"),
-    addressing_style="path",
-)
-
-
-def _engine(engine: str) -> GenericPersistenceConfig:
-    return GenericPersistenceConfig(engine=engine)  # type: ignore[arg-type]
-
-
-class TestChooseEngine:
-    @pytest.mark.parametrize(
-        ("protocol", "config", "anonymous", "expected"),
-        [
-            pytest.param("s3", DataConfig(s3=LOCAL_S3), False, "obstore", id="s3-keys-and-endpoint"),
-            pytest.param(
-                "s3",
-                DataConfig(s3=KEYS.model_copy(update={"region": "eu-west-1"})),
-                False,
-                "obstore",
-                id="s3-keys-and-region",
-            ),
-            pytest.param("s3", DataConfig(s3=KEYS), False, "fsspec", id="s3-keys-region-unknown"),
-            pytest.param("s3", DataConfig(), False, "fsspec", id="s3-credential-chain"),
-            pytest.param(
-                "s3",
-                DataConfig(s3=S3Config(region="eu-west-1")),
-                True,
-                "obstore",
-                id="s3-anonymous-region-known",
-            ),
-            pytest.param("s3", DataConfig(), True, "fsspec", id="s3-anonymous-region-unknown"),
-            pytest.param("abfs", DataConfig(), True, "obstore", id="azure-anonymous"),
-            pytest.param(
-                "s3",
-                DataConfig(s3=S3Config(endpoint="http://127.0.0.1:9000", access_key_id="AK")),
-                False,
-                "fsspec",
-                id="s3-key-without-secret",
-            ),
-            pytest.param(
-                "abfs",
-                DataConfig(azure=AzureBlobStorageConfig(account_name="a", account_key=SecretStr("a2V5"))),
-                False,
-                "obstore",
-                id="azure-account-key",
-            ),
-            pytest.param(
-                "az",
-                DataConfig(azure=AzureBlobStorageConfig(account_name="a", sas_token=SecretStr("sv=1"))),
-                False,
-                "obstore",
-                id="azure-sas",
-            ),
-            pytest.param(
-                "abfs",
-                DataConfig(azure=AzureBlobStorageConfig(account_name="a")),
-                False,
-                "fsspec",
-                id="azure-cli-login",
-            ),
-            pytest.param(
-                "gs", DataConfig(generic=_engine("obstore")), False, "fsspec", id="gcs-always-fsspec"
-            ),
-            pytest.param(
-                "file", DataConfig(generic=_engine("obstore")), False, "fsspec", id="local-always-fsspec"
-            ),
-            pytest.param("s3", DataConfig(generic=_engine("obstore")), False, "obstore", id="forced-obstore"),
-            pytest.param(
-                "s3", DataConfig(s3=LOCAL_S3, generic=_engine("fsspec")), False, "fsspec", id="forced-fsspec"
-            ),
-        ],
-    )
-    def test_choice(self, protocol: str, config: DataConfig, anonymous: bool, expected: str) -> None:
-        """auto takes obstore only when it can authenticate and reach the bucket by itself."""
-        assert choose_engine(protocol, config, anonymous) == expected
-
-
-class TestObstoreSetupArgs:
-    def test_s3_compatible_store(self) -> None:
-        """Keys, endpoint, path addressing, http allowed, checksums on, retries from the config."""
-        args = obstore_setup_args("s3", DataConfig(s3=LOCAL_S3.model_copy(update={"retries": 5})))
-        assert args["config"] == {
-            "endpoint": "http://127.0.0.1:9000",
-            "access_key_id": "AK",
-            "secret_access_key": "SK",
-            "region": "us-east-1",
-            "virtual_hosted_style_request": False,
-            "checksum_algorithm": "sha256",
-        }
-        assert args["client_options"] == {"allow_http": True, **OBSTORE_LIMITS}
-        assert args["retry_config"]["max_retries"] == 5
-        assert args["retry_config"]["backoff"]["init_backoff"] == timedelta(seconds=5)
-
-    def test_s3_session_token_region_and_virtual_addressing(self) -> None:
-        s3 = KEYS.model_copy(update={"session_token": SecretStr("TOK"), "region": "eu-west-1"})
-        config = obstore_setup_args("s3", DataConfig(s3=s3))["config"]
-        assert config["session_token"] == "TOK"
-        assert config["region"] == "eu-west-1"
-        assert config["virtual_hosted_style_request"] is True
-
-    def test_checksum_off_and_anonymous_send_none(self) -> None:
-        off = LOCAL_S3.model_copy(update={"upload_checksum": False})
-        assert "checksum_algorithm" not in obstore_setup_args("s3", DataConfig(s3=off))["config"]
-        anonymous = obstore_setup_args("s3", DataConfig(s3=LOCAL_S3), anonymous=True)["config"]
-        assert anonymous["skip_signature"] is True
-        assert "checksum_algorithm" not in anonymous
-
-    def test_azurite_account_host_gets_the_account_path(self) -> None:
-        azure = AzureBlobStorageConfig(
-            account_name="devstoreaccount1",
-            account_key=SecretStr(AZURITE_KEY),
-            account_host="http://127.0.0.1:10000",
-        )
-        args = obstore_setup_args("abfs", DataConfig(azure=azure))
-        assert args["config"] == {
-            "account_name": "devstoreaccount1",
-            "account_key": AZURITE_KEY,
-            "endpoint": "http://127.0.0.1:10000/devstoreaccount1",
-        }
-        assert args["client_options"] == {"allow_http": True, **OBSTORE_LIMITS}
-
-    def test_azure_connection_string_and_sas(self) -> None:
-        text = "DefaultEndpointsProtocol=http;AccountName=acc;AccountKey=KK;BlobEndpoint=http://127.0.0.1:10000/acc;"
-        from_string = obstore_setup_args(
-            "az", DataConfig(azure=AzureBlobStorageConfig(connection_string=SecretStr(text)))
-        )
-        assert from_string["config"] == {
-            "account_name": "acc",
-            "account_key": "KK",
-            "endpoint": "http://127.0.0.1:10000/acc",
-        }
-        sas = AzureBlobStorageConfig(account_name="acc", sas_token=SecretStr("?sv=1&sig=x"))
-        assert obstore_setup_args("abfs", DataConfig(azure=sas))["config"] == {
-            "account_name": "acc",
-            "sas_key": "sv=1&sig=x",
-        }
-
-    def test_other_protocols_are_refused(self) -> None:
-        with pytest.raises(ValueError, match="use the fsspec engine"):
-            obstore_setup_args("gs", DataConfig())
-
-
-class TestObstorePartSize:
-    def test_unset_uses_the_obstore_default_while_fsspec_keeps_flytekits(self) -> None:
-        config = DataConfig()
-        assert obstore_part_size(config) == 8 * 1024 * 1024
-        assert get_additional_fsspec_call_kwargs("s3", "put", config) == {"chunksize": 25 * 1024 * 1024}
-
-    @pytest.mark.parametrize("size", [5 * 1024 * 1024, 25 * 1024 * 1024, 64 * 1024 * 1024])
-    def test_a_configured_size_is_used_as_given(self, size: int) -> None:
-        """Even a size equal to the field's default counts: the user chose it."""
-        config = DataConfig(generic=GenericPersistenceConfig(write_chunk_size_bytes=size))
-        assert obstore_part_size(config) == size
-
-    def test_legacy_variable_counts_as_set(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("_F_P_WRITE_CHUNK_SIZE", str(25 * 1024 * 1024))
-        assert obstore_part_size(DataConfig.auto()) == 25 * 1024 * 1024
-
-
-class TestUploadPartSize:
-    """A file too large for the store's part limit at the configured size gets larger parts."""
-
-    @pytest.mark.parametrize("max_parts", [S3_MAX_PARTS, AZURE_MAX_BLOCKS])
-    def test_the_configured_size_while_the_limit_holds_the_file(self, max_parts: int) -> None:
-        for size in (0, 1, 8 * MiB, 8 * MiB + 1, max_parts * 8 * MiB):
-            assert upload_part_size(size, 8 * MiB, max_parts) == 8 * MiB
-
-    @pytest.mark.parametrize("max_parts", [S3_MAX_PARTS, AZURE_MAX_BLOCKS])
-    @pytest.mark.parametrize("extra", [1, 100 * 2**30, 5 * 2**40, 5 * 2**40 + 7])
-    def test_the_smallest_whole_mib_that_fits_past_it(self, max_parts: int, extra: int) -> None:
-        size = max_parts * 8 * MiB + extra
-        part = upload_part_size(size, 8 * MiB, max_parts)
-        assert part > 8 * MiB
-        assert part % MiB == 0
-        assert -(-size // part) <= max_parts
-        assert -(-size // (part - MiB)) > max_parts
-
-    def test_s3s_largest_object_stays_under_its_part_limit(self) -> None:
-        assert upload_part_size(5 * 2**40, 8 * MiB, S3_MAX_PARTS) == 525 * MiB
-
-
-# --------------------------------------------------------------------------------------------
 # Where secrets are unwrapped
 
 
-def test_secrets_are_unwrapped_only_in_options_module() -> None:
-    """get_secret_value() appears in persist/options.py and in no other module of the package."""
+def test_secrets_are_unwrapped_only_in_the_translation_modules() -> None:
+    """get_secret_value() appears in options.py and _plan.py (persist's own engines), nowhere else."""
     package = Path(persist.__file__).parent
     users = sorted(
         path.relative_to(package).as_posix()
         for path in package.rglob("*.py")
         if re.search(r"\bget_secret_value\b", path.read_text(encoding="utf-8"))
     )
-    assert users == ["options.py"]
+    assert users == ["_plan.py", "options.py"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -716,50 +512,3 @@ class TestTimeouts:
     def test_gcs_storage_options_stay_plain_json(self) -> None:
         """The shared options hold no aiohttp object (persist options prints them as JSON)."""
         assert "requests_timeout" not in get_fsspec_storage_options("gs", DataConfig(generic=self.LIMITS))
-
-    @pytest.mark.parametrize("protocol", ["s3", "abfs"])
-    def test_obstore_gets_connect_and_read_timeouts(self, protocol: str) -> None:
-        options = obstore_setup_args(protocol, DataConfig(generic=self.LIMITS))["client_options"]
-        assert options["connect_timeout"] == timedelta(seconds=2)
-        assert options["read_timeout"] == timedelta(seconds=7.5)
-        assert options["timeout"] >= timedelta(hours=1)
-
-
-class TestEndpointHost:
-    @pytest.mark.parametrize(
-        ("protocol", "config", "expected"),
-        [
-            ("s3", DataConfig(), "s3.amazonaws.com"),
-            ("s3", DataConfig(s3=S3Config(region="eu-west-1")), "s3.eu-west-1.amazonaws.com"),
-            ("s3", DataConfig(s3=S3Config(endpoint="http://127.0.0.1:9000/")), "127.0.0.1:9000"),
-            ("gs", DataConfig(), "storage.googleapis.com"),
-            ("gs", DataConfig(gcs=GCSConfig(endpoint="http://[::1]:4443")), "[::1]:4443"),
-            (
-                "abfs",
-                DataConfig(azure=AzureBlobStorageConfig(account_name="acct")),
-                "acct.blob.core.windows.net",
-            ),
-            (
-                "abfs",
-                DataConfig(
-                    azure=AzureBlobStorageConfig(account_host="http://127.0.0.1:10000/devstoreaccount1")
-                ),
-                "127.0.0.1:10000",
-            ),
-            (
-                "abfs",
-                DataConfig(
-                    azure=AzureBlobStorageConfig(
-                        connection_string=SecretStr("AccountKey=K;BlobEndpoint=https://h.example:444/acc;")
-                    )
-                ),
-                "h.example:444",
-            ),
-            ("file", DataConfig(), None),
-        ],
-    )
-    def test_endpoint_named_without_credentials(
-        self, protocol: str, config: DataConfig, expected: str
-    ) -> None:
-        """Errors name the host and port requests go to."""
-        assert endpoint_host(protocol, config) == expected

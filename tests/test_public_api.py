@@ -81,9 +81,6 @@ PROVIDER_SIGNATURES = {
 }
 """flytekit's FileAccessProvider methods, parameter names and defaults (without ``self``)."""
 
-PROVIDER_EXTRAS = {"from_environment"}
-"""persist's additions to flytekit's provider: a constructor whose config each worker reads itself."""
-
 STATIC_METHODS = ("get_file_tail", "get_random_string", "is_remote", "recursive_paths", "strip_file_header")
 """Methods flytekit declares static, callable on the class itself."""
 
@@ -102,6 +99,18 @@ SYNC_METHODS = (
     "get",
 )
 """Transfer methods that run to completion when called, from any thread or event loop."""
+
+PROVIDER_EXTENSIONS = {
+    # A constructor whose config each worker reads itself (README "Running on many workers").
+    "from_environment": (
+        "(local_sandbox_dir: 'str | os.PathLike[str]', raw_output_prefix: 'str', "
+        "execution_metadata: 'dict[str, Any] | None' = None, "
+        "config_file: 'str | os.PathLike[str] | None' = None) -> 'FileAccessProvider'"
+    ),
+    "ls": "(self, path: 'str') -> 'list[Entry]'",
+    "rm_file": "(self, path: 'str') -> 'None'",
+}
+"""Methods persist adds to flytekit's provider, so that callers (its CLI included) need no privates."""
 
 PROVIDER_PROPERTIES = (
     "data_config",
@@ -225,9 +234,13 @@ class TestProviderSurface:
     def test_design_lists_every_method(self) -> None:
         """The table above covers every public method and property of FileAccessProvider."""
         public = {name for name in vars(FileAccessProvider) if not name.startswith("_")}
-        assert (
-            public == (set(PROVIDER_SIGNATURES) - {"__init__"}) | set(PROVIDER_PROPERTIES) | PROVIDER_EXTRAS
-        )
+        expected = set(PROVIDER_SIGNATURES) - {"__init__"}
+        assert public == expected | set(PROVIDER_PROPERTIES) | set(PROVIDER_EXTENSIONS)
+
+    @pytest.mark.parametrize(("name", "expected"), sorted(PROVIDER_EXTENSIONS.items()))
+    def test_extension_signature(self, name: str, expected: str) -> None:
+        """persist's additions have the documented signatures."""
+        assert str(inspect.signature(getattr(FileAccessProvider, name))) == expected
 
 
 class TestErrors:

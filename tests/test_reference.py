@@ -125,8 +125,8 @@ class TestTable:
         """The description cell is the docstring on one line, without its Env: list."""
         info = SECTIONS["s3"].model_fields["retries"]
         assert field_description(info) == (
-            "Retries after the first attempt for throttling and connection resets "
-            "(2 means at most 3 attempts); also used for Azure through the obstore engine."
+            "Retries after the first attempt for throttling and connection resets of S3 requests "
+            "(2 means at most 3 attempts)."
         )
 
 

@@ -55,12 +55,15 @@ def stalled_config(kind: str, endpoint: str, retries: int = 0) -> DataConfig:
         return DataConfig(s3=s3, generic=generic)
     if kind.startswith("abfs"):
         generic["engine"] = kind.split("-")[1]
+        # Azure's own budget (azure.retries); the S3 section's must play no part.
         azure = {
             "account_name": AZURITE_ACCOUNT_NAME,
             "account_key": AZURITE_ACCOUNT_KEY,
             "account_host": endpoint,
+            "retries": retries,
+            "backoff": 0.01,
         }
-        return DataConfig(azure=azure, s3=s3, generic=generic)
+        return DataConfig(azure=azure, s3={"retries": 5, "backoff": 60}, generic=generic)
     return DataConfig(gcs={"endpoint": endpoint, "token": "anon", "project": "p"}, s3=s3, generic=generic)
 
 
