@@ -75,6 +75,8 @@ def _instantiate(protocol: str, options: dict[str, Any], tune: dict[str, Any]) -
     for name, value in tune.items():
         if name == AZURE_CLIENT_OPTIONS:
             _rebuild_azure_client(fs, value)
+        elif name == GCS_SINGLE_ATTEMPT:
+            _single_attempt_gcsfs(fs)
         else:
             setattr(fs, name, value)
     return fs
@@ -97,6 +99,30 @@ def _rebuild_azure_client(fs: Any, client_options: dict[str, Any]) -> None:
 
     old = fs.service_client
     fs.service_client = BlobServiceClient(account_url=old.url, credential=old.credential, **client_options)
+
+
+GCS_SINGLE_ATTEMPT = "gcs_single_attempt"
+"""A ``tune`` entry: persist's own gcsfs instance makes one attempt per request."""
+
+_GCSFS_RETRYING = ("_request", "_get_file_request", "_get_file_concurrent")
+"""gcsfs methods wrapped in its ``retry_request`` decorator (6 attempts, fixed at import)."""
+
+
+def _single_attempt_gcsfs(fs: Any) -> None:
+    """Make a gcsfs instance send each request once, so persist's retry budget is the only one.
+
+    gcsfs wraps its request methods in a retry decorator whose six attempts (with up to 32 s of
+    back-off between them) are fixed when gcsfs is imported, and nests them for downloads: an
+    endpoint that stalls took about 70 requests and 270 s to give up on with 1 s timeouts.
+    gcsfs has no option to turn it off, so this instance gets the undecorated methods (the
+    decorator library keeps them as ``__wrapped__``); other gcsfs instances are unchanged. A
+    gcsfs without them keeps its own retries.
+    """
+    for name in _GCSFS_RETRYING:
+        method = getattr(type(fs), name, None)
+        plain = getattr(method, "__wrapped__", None)
+        if plain is not None:
+            setattr(fs, name, plain.__get__(fs, type(fs)))
 
 
 _S3_SESSION: Any = None
