@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -149,6 +150,34 @@ def s3_session() -> Any:
 
 def _drop_expect_header(params: dict[str, Any], **kwargs: Any) -> None:
     params.get("headers", {}).pop("Expect", None)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: drop the parent's filesystems and take a fresh lock.
+
+    An inherited filesystem is bound to the parent's I/O loop, whose thread the child does not
+    have (fsspec starts a new loop in the child, and its instances then fail with "attached to
+    a different loop"), and the lock may have been held by a parent thread at the fork.
+    """
+    global _FS_LOCK, _S3_SESSION
+    _FS_LOCK = threading.Lock()
+    _FS_CACHE.clear()
+    _S3_SESSION = None
+    # fsspec forgets its I/O loop in a forked child itself only since 2025 (filesystem_spec
+    # #1790), and even then keeps the lock that guards the loop's creation (its hook resets a
+    # misnamed global), which a parent thread may hold: do both here, for every fsspec
+    # persist accepts. The next get_loop() starts a new loop thread in the child.
+    import sys
+
+    asyn: Any = sys.modules.get("fsspec.asyn")
+    if asyn is not None:
+        asyn.loop[0] = None
+        asyn.iothread[0] = None
+        asyn._lock = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def clear_filesystem_cache() -> None:
