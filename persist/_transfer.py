@@ -251,11 +251,11 @@ class Transfer:
         """
         real_root = os.path.realpath(lroot)
         inside: dict[str, bool] = {}
-        await asyncio.to_thread(_make_folders, [lroot])
 
         async def check(batch: list[tuple[str, str, int]]) -> list[FileJob]:
             jobs: list[FileJob] = []
-            new: list[str] = []
+            # The target is made with the first batch: a missing remote folder leaves nothing.
+            new: list[str] = [] if inside else [lroot]
             for rpath, rel, _ in batch:
                 check_relative_key(rel, "remote key", lroot)
                 target = os.path.join(lroot, *rel.split("/"))
@@ -289,6 +289,8 @@ class Transfer:
                     # A short batch is most likely the last: its files wait for the listing's
                     # end, so a folder of one batch has its totals before any byte moves.
                     held = jobs
+            if not files:  # an empty local folder: its copy is an empty folder
+                await asyncio.to_thread(_make_folders, [lroot])
             if self.progress is not None:
                 self.progress(0, 0, total_files=files, total_bytes=nbytes)
             if held:

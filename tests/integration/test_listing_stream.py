@@ -119,3 +119,19 @@ class TestBadKeyInLaterBatch:
             provider.download_directory(f"s3://{s3_bucket}/evil", str(target))
         assert not target.exists() or [p for p in target.rglob("*") if p.is_file()] == []
         assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize("engine", ["obstore", "fsspec"])
+def test_missing_remote_folder_makes_no_target_folder(
+    engine: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The target folder is made with the first batch of the listing: a missing remote folder
+    raises DataNotFoundError and leaves no empty target behind."""
+    from persist import DataNotFoundError
+
+    provider = FileAccessProvider(
+        str(tmp_path / "sandbox"), f"s3://{s3_bucket}/raw", s3_config(s3_endpoint, engine=engine)
+    )
+    with pytest.raises(DataNotFoundError):
+        provider.download_directory(f"s3://{s3_bucket}/nothing-here", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
