@@ -93,7 +93,17 @@ class SecretsDirSource(NestedSecretsSettingsSource, Explained):
             section, name = named
             values[relative] = value
             self.found.origins[(section, name)] = Origin(shown, f"{section}.{name}")
+        self._read = values
         return parse_env_vars(values, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+    def load_secrets(self, path: Path) -> dict[str, str]:  # type: ignore[override]
+        """What ``_load_env_vars`` read, for pydantic-settings before 2.16.
+
+        Those versions read every file of the directory once more through this classmethod
+        after ``_load_env_vars`` (failing on a file that is not UTF-8, and keeping files persist
+        skips): hand them the values persist read instead, so both versions agree.
+        """
+        return dict(getattr(self, "_read", {}))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(secrets_dir={self.directory})"
