@@ -262,6 +262,8 @@ def obstore_setup_args(protocol: str, data_config: DataConfig, anonymous: bool =
         config["region"] = s3.region or "us-east-1"
         style = s3.addressing_style
         config["virtual_hosted_style_request"] = style == "virtual" or (style == "auto" and not endpoint)
+        if s3.requester_pays:
+            config["request_payer"] = True
         if s3.upload_checksum and not anonymous:
             config["checksum_algorithm"] = "sha256"
     elif protocol in AZURE_PROTOCOLS:

@@ -66,6 +66,7 @@ class S3Options(TypedDict, total=False):
     anon: bool
     client_kwargs: dict[str, Any]
     config_kwargs: dict[str, Any]
+    requester_pays: bool
 
 
 class GCSOptions(TypedDict, total=False):
@@ -129,6 +130,8 @@ def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
         config_kwargs["retries"] = {"total_max_attempts": s3_cfg.retries + 1, "mode": "standard"}
     if config_kwargs:
         options["config_kwargs"] = config_kwargs
+    if s3_cfg.requester_pays:
+        options["requester_pays"] = True
     if anonymous:
         options["anon"] = True
     return dict(options)
