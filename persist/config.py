@@ -387,11 +387,17 @@ def _check_prefix(value: str) -> str:
     scheme, sep, rest = value.partition("://")
     allowed = ", ".join(f"{s}://" for s in STORE_SCHEMES)
     if not sep or not scheme:
-        raise ValueError(f"{value!r} has no scheme; write it as a URL such as s3://{value.lstrip('/')} ({allowed})")
+        raise ValueError(
+            f"{value!r} has no scheme; write it as a URL such as s3://{value.lstrip('/')} ({allowed})"
+        )
     if scheme.lower() not in STORE_SCHEMES:
-        raise ValueError(f"{value!r}: {scheme}:// is not a remote store persist configures; use one of {allowed}")
+        raise ValueError(
+            f"{value!r}: {scheme}:// is not a remote store persist configures; use one of {allowed}"
+        )
     if not rest.strip("/"):
-        raise ValueError(f"{value!r} names no bucket; a store serves a bucket or a prefix, e.g. {scheme}://bucket/")
+        raise ValueError(
+            f"{value!r} names no bucket; a store serves a bucket or a prefix, e.g. {scheme}://bucket/"
+        )
     return value
 
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 from persist._backend import Entry, make_backend
 from persist._errors import Kind, Operation, classify, raise_persist_error
 from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync
-from persist._plan import enable_debug_logging, plan_for, secret_values
+from persist._plan import Plan, enable_debug_logging, plan_for, secret_values
+from persist._stores import config_for, match_store
 from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
@@ -115,11 +116,15 @@ class FileAccessProvider:
         Args:
             protocol: ``s3``, ``gs``, ``abfs``, ``file``...; ``None`` means the raw output's.
             anonymous: build it without credentials, for public data.
-            path: unused; kept for flytekit compatibility.
+            path: a path the filesystem is for: the named store serving it (if any) configures it.
             **kwargs: storage options that override the configured ones.
         """
         protocol = protocol or self._default_protocol
-        options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous, **kwargs)
+        config = self._data_config
+        if path:
+            _, config, store_anonymous = config_for(self._data_config, path)
+            anonymous = anonymous or store_anonymous
+        options = get_fsspec_storage_options(protocol, config, anonymous=anonymous, **kwargs)
         return build_filesystem(protocol, options, tune={})
 
     def get_filesystem_for_path(
@@ -142,13 +147,30 @@ class FileAccessProvider:
         protocol = get_protocol(path)
         if protocol in FILE_PROTOCOLS:
             return self.get_filesystem(protocol, anonymous=anonymous, **kwargs)
-        return self.get_filesystem(protocol, anonymous=anonymous, asynchronous=True, loop=loop, **kwargs)
+        return self.get_filesystem(
+            protocol, anonymous=anonymous, path=path, asynchronous=True, loop=loop, **kwargs
+        )
+
+    def _plan(self, path: str, anonymous: bool = False, put_kwargs: dict[str, Any] | None = None) -> Plan:
+        """The plan for ``path``: its named store's settings, else the top-level sections.
+
+        Each store's plan has its own options, so filesystems and stores are cached per store.
+        """
+        _, config, store_anonymous = config_for(self._data_config, path)
+        return plan_for(
+            config, get_protocol(path), anonymous=anonymous or store_anonymous, put_kwargs=put_kwargs
+        )
+
+    def _fallback(self, path: str) -> bool:
+        """Whether a refused request on ``path`` is retried unsigned (never for an anonymous store)."""
+        _, _, store_anonymous = config_for(self._data_config, path)
+        return not store_anonymous and self._plan(path).anonymous_fallback
 
     def _transfer(
-        self, protocol: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
+        self, path: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
     ) -> Transfer:
-        """The transfer core over the backend the plan for ``protocol`` names."""
-        plan = plan_for(self._data_config, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
+        """The transfer core over the backend the plan for ``path`` names."""
+        plan = self._plan(path, anonymous=anonymous, put_kwargs=put_kwargs)
         enable_debug_logging(plan)
         backend = make_backend(plan, self._execution_metadata)
         retry = RetryPolicy(retries=plan.retry.retries, backoff=plan.retry.backoff)
@@ -288,17 +310,13 @@ class FileAccessProvider:
         return run_sync(lambda: self._exists(path))
 
     async def _exists(self, path: str) -> bool:
-        protocol = get_protocol(path)
         try:
-            return await self._transfer(protocol).exists(path)
+            return await self._transfer(path).exists(path)
         except Exception as exc:
-            if (
-                classify(exc) is not Kind.DENIED
-                or not plan_for(self._data_config, protocol).anonymous_fallback
-            ):
+            if classify(exc) is not Kind.DENIED or not self._fallback(path):
                 self._fail(exc, "lookup", path)
             try:
-                return await self._transfer(protocol, anonymous=True).exists(path)
+                return await self._transfer(path, anonymous=True).exists(path)
             except Exception:
                 self._fail(exc, "lookup", path)
 
@@ -328,7 +346,7 @@ class FileAccessProvider:
     async def _call(self, path: str, operation: Operation, action: Callable[[Transfer], Awaitable[T]]) -> T:
         """Run one request on ``path``'s transfer core, its errors mapped at the boundary."""
         try:
-            return await action(self._transfer(get_protocol(path)))
+            return await action(self._transfer(path))
         except Exception as exc:
             self._fail(exc, operation, path)
 
@@ -371,14 +389,13 @@ class FileAccessProvider:
         self, from_path: str, to_path: str, recursive: bool, progress: Progress | None = None
     ) -> str:
         to_path = _strip_file_header(os.fspath(to_path))
-        protocol = get_protocol(from_path)
         try:
-            await self._get_with(self._transfer(protocol, progress=progress), from_path, to_path, recursive)
+            await self._get_with(self._transfer(from_path, progress=progress), from_path, to_path, recursive)
         except Exception as exc:
             # A refusal can come from a file's download or, for a folder, from its listing:
             # either way public data is retried without credentials, as flytekit does.
-            if classify(exc) is Kind.DENIED and plan_for(self._data_config, protocol).anonymous_fallback:
-                await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
+            if classify(exc) is Kind.DENIED and self._fallback(from_path):
+                await self._get_anonymously(from_path, to_path, recursive, exc, progress)
                 return to_path
             self._fail(exc, "download", from_path, to_path, recursive=recursive)
         return to_path
@@ -392,7 +409,6 @@ class FileAccessProvider:
 
     async def _get_anonymously(
         self,
-        protocol: str,
         from_path: str,
         to_path: str,
         recursive: bool,
@@ -404,7 +420,7 @@ class FileAccessProvider:
         When anonymous access fails too, the error is the one the credentials got.
         """
         try:
-            anonymous = self._transfer(protocol, anonymous=True, progress=progress)
+            anonymous = self._transfer(from_path, anonymous=True, progress=progress)
             await self._get_with(anonymous, from_path, to_path, recursive)
         except Exception as again:
             if classify(again) is Kind.NOT_FOUND:
@@ -417,7 +433,8 @@ class FileAccessProvider:
         self, exc: BaseException, operation: Operation, src: str, dst: str = "", *, recursive: bool = False
     ) -> NoReturn:
         """Raise the persist error for ``exc`` (the one boundary, ``_errors``), secrets masked."""
-        protocol = get_protocol(dst if operation == "upload" else src)
+        where = dst if operation == "upload" else src
+        protocol = get_protocol(where)
         raise_persist_error(
             exc,
             operation,
@@ -425,12 +442,14 @@ class FileAccessProvider:
             dst,
             recursive=recursive,
             secrets=self._secrets,
-            reason=lambda cause: self._reason(cause, protocol),
+            reason=lambda cause: self._reason(cause, protocol, where),
         )
 
-    def _reason(self, cause: BaseException, protocol: str) -> str:
-        """The backend's reason for a failure on ``protocol``, in a few words."""
-        return backend_reason(cause)
+    def _reason(self, cause: BaseException, protocol: str, path: str = "") -> str:
+        """The backend's reason for a failure on ``protocol``, in a few words, naming the store."""
+        reason = backend_reason(cause)
+        found = match_store(self._data_config.stores, path) if path else None
+        return f"{reason}; store {found.name!r}" if found else reason
 
     # --- uploads ------------------------------------------------------------------------
 
@@ -470,7 +489,7 @@ class FileAccessProvider:
         source = _strip_file_header(os.fspath(local_path))
         if not os.path.exists(source):
             raise DataNotFoundError(f"{source} does not exist; nothing was uploaded to {remote_path}")
-        transfer = self._transfer(get_protocol(remote_path), **kwargs)
+        transfer = self._transfer(remote_path, **kwargs)
         folder = os.path.isdir(source)
         try:
             if folder:

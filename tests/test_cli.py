@@ -397,6 +397,7 @@ class TestShow:
             "  session_token: null  # default",
             "  region: eu-west-1  # PERSIST_S3__REGION",
             "  upload_checksum: true  # default",
+            "  requester_pays: false  # default",
         ]
         assert "  gsutil_parallelism: false  # default" in lines
         assert f"  account_key: '[secure]'  # {config}" in lines

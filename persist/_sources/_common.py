@@ -117,9 +117,7 @@ def named_field(source: str, name: str, sections: dict[str, type[BaseModel]]) ->
         return ConfigError(source, "", f"{name} is not a persist setting; use {allowed}")
     section, field_name = parts
     if section not in sections:
-        return ConfigError(
-            source, section, "unknown key; " + did_you_mean(section, [*sections, STORES])
-        )
+        return ConfigError(source, section, "unknown key; " + did_you_mean(section, [*sections, STORES]))
     return section, field_name
 
 
