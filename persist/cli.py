@@ -227,6 +227,12 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
                 f"{path}: {key}: secret written in the file; set {env_name(loc[0], loc[1])} "
                 f"or put it in a file in the {SECRETS_DIR_ENV} directory"
             )
+        elif len(loc) == 4 and loc[0] == "stores" and (loc[2], loc[3]) in SECRET_FIELDS:
+            var = "PERSIST_" + "__".join(part.upper() for part in loc)
+            notes.append(
+                f"{path}: {key}: secret written in the file; set {var} "
+                f"or put it in a file in the {SECRETS_DIR_ENV} directory"
+            )
     return notes
 
 
@@ -418,6 +424,50 @@ def _effective(loaded: Loaded[DataConfig]) -> dict[str, dict[str, dict[str, Any]
     return result
 
 
+def _effective_stores(loaded: Loaded[DataConfig]) -> dict[str, dict[str, Any]]:
+    """Each store's fields (its backend section's every field) with the source of each value."""
+    config, origins = loaded.config, loaded.origins
+    result: dict[str, dict[str, Any]] = {}
+    for name, store in config.stores.items():
+        entry: dict[str, Any] = {}
+        for field_name in ("prefixes", "anonymous"):
+            value = getattr(store, field_name)
+            entry[field_name] = {
+                "value": list(value) if isinstance(value, tuple) else value,
+                "source": _source_of(origins.get(("stores", name, field_name))),
+            }
+        section = store.section()
+        entry[store.backend] = {
+            field_name: {
+                "value": _plain(getattr(section, field_name)),
+                "source": _source_of(origins.get(("stores", name, store.backend, field_name))),
+            }
+            for field_name in type(section).model_fields
+        }
+        result[name] = entry
+    return result
+
+
+def _yaml_value(value: Any) -> str:
+    import yaml
+
+    rendered = yaml.safe_dump(value, default_flow_style=True).strip()
+    return rendered.removesuffix("\n...").removesuffix("...").strip()
+
+
+def _echo_store(name: str, entry: dict[str, Any], indent: str = "  ") -> None:
+    click.echo(f"{indent}{name}:")
+    for key, item in entry.items():
+        if "value" in item and "source" in item and not isinstance(item["value"], dict):
+            click.echo(f"{indent}  {key}: {_yaml_value(item['value'])}  # {item['source']}")
+            continue
+        click.echo(f"{indent}  {key}:")
+        for field_name, field_entry in item.items():
+            click.echo(
+                f"{indent}    {field_name}: {_yaml_value(field_entry['value'])}  # {field_entry['source']}"
+            )
+
+
 @cli.command()
 @click.option(
     "--config",
@@ -434,7 +484,14 @@ def _effective(loaded: Loaded[DataConfig]) -> dict[str, dict[str, dict[str, Any]
     help="Also read an extra pydantic-settings source: NAME in MODULE builds it from the settings "
     "class, or is a (slot, factory) pair (see examples/vault_source.py). Repeatable.",
 )
-def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
+@click.option(
+    "--for",
+    "for_uri",
+    metavar="URI",
+    help="Show only what serves URI: the named store whose prefix matches it (and why), or the "
+    "top-level section.",
+)
+def show(config_file: str | None, fmt: str, extra: tuple[str, ...], for_uri: str | None) -> None:
     """Print the effective config after all sources, each value with its source; secrets masked.
 
     A Flyte file's bucket (storage.container) and variables ignored because they are empty
@@ -444,7 +501,13 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
     loaded = resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
+    if for_uri is not None:
+        _show_for(loaded, for_uri, fmt)
+        return
     shown: dict[str, Any] = _effective(loaded)
+    stores = _effective_stores(loaded)
+    if stores:
+        shown["stores"] = stores
     if fmt == "json":
         if loaded.bucket:
             shown["deployment"] = {"bucket": {"value": loaded.bucket[0], "source": _where(loaded.bucket[1])}}
@@ -456,6 +519,10 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
 
     for section, fields in shown.items():
         click.echo(f"{section}:")
+        if section == "stores":
+            for name, entry in fields.items():
+                _echo_store(name, entry)
+            continue
         for name, entry in fields.items():
             rendered = yaml.safe_dump(entry["value"], default_flow_style=True).strip()
             rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
@@ -464,6 +531,59 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
         click.echo(f"# deployment bucket: {loaded.bucket[0]}  # {_where(loaded.bucket[1])}")
     for var in loaded.ignored:
         click.echo(f"# ignored: {var} (empty)")
+
+
+def _show_for(loaded: Loaded[DataConfig], uri: str, fmt: str) -> None:
+    """Which store serves ``uri`` and why, then the settings that serve it, each with its source."""
+    from persist._stores import match_store
+    from persist.options import AZURE_PROTOCOLS, S3_PROTOCOLS
+    from persist.paths import get_protocol
+
+    found = match_store(loaded.config.stores, uri)
+    if found is not None:
+        origin = loaded.origins.get(("stores", found.name, "prefixes"))
+        why: dict[str, str | None] = {
+            "store": found.name,
+            "prefix": found.prefix,
+            "source": _source_of(origin),
+        }
+        body: dict[str, Any] = _effective_stores(loaded)[found.name]
+        body["generic"] = _effective(loaded)["generic"]
+        line = (
+            f"# {uri} is served by store {found.name!r}: it matches the prefix {found.prefix}"
+            f"  # {why['source']}"
+        )
+    else:
+        protocol = get_protocol(uri)
+        section = (
+            "s3"
+            if protocol in S3_PROTOCOLS
+            else "azure"
+            if protocol in AZURE_PROTOCOLS
+            else "gcs"
+            if protocol in GCS_PROTOCOLS
+            else None
+        )
+        why = {"store": None, "prefix": None, "source": None}
+        effective = _effective(loaded)
+        body = {name: effective[name] for name in (section, "generic") if name}
+        reason = "no store's prefix matches it" if loaded.config.stores else "no stores are configured"
+        top = (
+            f"the top-level {section} section" if section else "no storage settings (local or other protocol)"
+        )
+        line = f"# {uri} is served by {top}: {reason}"
+    if fmt == "json":
+        _echo_json({"uri": uri, "served_by": why, "settings": body}, indent=2)
+        return
+    click.echo(line)
+    if found is not None:
+        click.echo("stores:")
+        _echo_store(found.name, {k: v for k, v in body.items() if k != "generic"})
+    for key, item in body.items():
+        if key == "generic" or found is None:
+            click.echo(f"{key}:")
+            for name, entry in item.items():
+                click.echo(f"  {name}: {_yaml_value(entry['value'])}  # {entry['source']}")
 
 
 def _source_of(origin: Origin | None) -> str:
@@ -496,22 +616,41 @@ GCS_ENDPOINT_NOTE = (
 
 
 @cli.command()
-@click.argument("protocol", metavar="PROTOCOL", type=click.Choice(CONFIGURED_PROTOCOLS))
+@click.argument("protocol", metavar="PROTOCOL", type=click.Choice(CONFIGURED_PROTOCOLS), required=False)
 @click.option("--config", "config_file", metavar="FILE", help="YAML file to read (default: PERSIST_CONFIG).")
 @click.option("--reveal", is_flag=True, help="Print secrets instead of masking them.")
-def options(protocol: str, config_file: str | None, reveal: bool) -> None:
-    """Print the fsspec storage options for PROTOCOL (s3, gs, abfs, file...) as JSON.
+@click.option(
+    "--for",
+    "for_uri",
+    metavar="URI",
+    help="The options for URI: those of the named store serving it, else of its protocol.",
+)
+def options(protocol: str | None, config_file: str | None, reveal: bool, for_uri: str | None) -> None:
+    """Print the fsspec storage options for PROTOCOL (s3, gs, abfs, file...) or --for URI as JSON.
 
     Paste them into pandas, dask or pyarrow as storage_options. Secrets are masked unless
     --reveal is given. PROTOCOL is one persist configures, in lower case; any other protocol
-    gets no options from persist.
+    gets no options from persist. With --for URI, the protocol is the URI's and a named store
+    whose prefix matches the URI supplies the options (the store is named on stderr).
     """
+    from persist.paths import get_protocol
+
+    if protocol is None and for_uri is None:
+        raise click.UsageError("Missing argument 'PROTOCOL' (or give --for URI).")
+    protocol = protocol or get_protocol(for_uri or "")
     config = DataConfig.auto(config_file)
-    opts = get_fsspec_storage_options(protocol, config)
+    served = config
+    if for_uri is not None:
+        from persist._stores import config_for
+
+        found, served, _ = config_for(config, for_uri)
+        if found is not None:
+            click.echo(f"# store {found.name!r} (prefix {found.prefix})", err=True)
+    opts = get_fsspec_storage_options(protocol, config, path=for_uri)
     if not reveal:
         opts = _masked(opts, secret_values(config))
     _echo_json(opts, indent=2, sort_keys=True)
-    if protocol in GCS_PROTOCOLS and config.gcs.endpoint:
+    if protocol in GCS_PROTOCOLS and served.gcs.endpoint:
         click.echo(GCS_ENDPOINT_NOTE, err=True)
 
 
