@@ -252,19 +252,21 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     metavar="URI",
     is_flag=False,
     flag_value="",
+    multiple=True,
     help="Write, read back, list and delete a small object under URI with each file's config; "
     "without URI (last, or before another option), under the bucket the file names "
-    "(Flyte's storage.container).",
+    "(Flyte's storage.container). Repeatable; each probe names the store serving it and the "
+    "kind of credentials it uses.",
 )
-def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | None) -> None:
+def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: tuple[str, ...]) -> None:
     """Check config files; print every problem as FILE: field: message.
 
     Exit status: 0 when every file is valid (and every probe passed), 1 otherwise, 2 for
     usage errors.
     """
-    if not files and probe and "://" not in probe and os.path.isfile(probe):
+    if not files and len(probe) == 1 and "://" not in probe[0] and os.path.isfile(probe[0]):
         # `validate --probe FILE`: click took the file for the probe's URI.
-        files, probe = (probe,), ""
+        files, probe = (probe[0],), ("",)
     if not files:
         raise click.UsageError("Missing argument 'FILE...'.")
     ok = True
@@ -278,8 +280,10 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: str | N
             ok = False
             continue
         click.echo(f"{path}: OK")
-        if probe is not None and report.config is not None:
-            target = probe or report.bucket
+        if report.config is None:
+            continue
+        for uri in probe:
+            target = uri or report.bucket
             if not target:
                 click.echo(
                     f"{path}: probe: no URI given and the file names no bucket (storage.container); "
@@ -303,6 +307,8 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
     secrets = secret_values(config)
     started = time.perf_counter()
     click.echo(f"{label}: probe {uri}")
+    click.echo(f"  {'store':<7} {_probe_store(config, uri)}")
+    click.echo(f"  {'auth':<7} {_probe_credentials(config, uri)}")
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, uri, config)
         target = join(provider.raw_output_prefix, name, sep="/" if is_remote(uri) else os.sep)
@@ -345,6 +351,36 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
     total = (time.perf_counter() - started) * 1000
     click.echo(f"{label}: probe {'OK' if ok else 'FAILED'} ({total:.0f} ms)")
     return ok
+
+
+def _probe_store(config: DataConfig, uri: str) -> str:
+    """Which store serves ``uri``, for the probe's ``store`` line."""
+    from persist._stores import match_store
+    from persist.paths import get_protocol
+
+    found = match_store(config.stores, uri)
+    if found is not None:
+        return f"{found.name} (prefix {found.prefix})"
+    if not is_remote(uri):
+        return "none (local disk)"
+    protocol = get_protocol(uri)
+    section = {"s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}.get(
+        protocol, protocol
+    )
+    return f"none: the top-level {section} section"
+
+
+def _probe_credentials(config: DataConfig, uri: str) -> str:
+    """The kind of credentials the probe's requests carry (never a secret)."""
+    from persist._credentials import describe_credentials
+    from persist._stores import config_for
+    from persist.paths import get_protocol
+
+    _, served, anonymous = config_for(config, uri)
+    try:
+        return describe_credentials(get_protocol(uri), served, anonymous)
+    except Exception as exc:  # a broken profile file must not stop the probe itself
+        return f"unknown ({type(exc).__name__})"
 
 
 def _step(step: str, action: Callable[[], str], secrets: list[str]) -> bool:
@@ -636,7 +672,11 @@ def options(protocol: str | None, config_file: str | None, reveal: bool, for_uri
     from persist.paths import get_protocol
 
     if protocol is None and for_uri is None:
-        raise click.UsageError("Missing argument 'PROTOCOL' (or give --for URI).")
+        raise click.UsageError(
+            "Missing argument 'PROTOCOL'. Choose from: "
+            + ", ".join(CONFIGURED_PROTOCOLS)
+            + " (or give --for URI)."
+        )
     protocol = protocol or get_protocol(for_uri or "")
     config = DataConfig.auto(config_file)
     served = config

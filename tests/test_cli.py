@@ -149,8 +149,10 @@ def assert_probe(result: Result, config: str, target: str, steps: list[str], *, 
     assert result.exit_code == (0 if passed else 1), result.output
     lines = result.stdout.splitlines()
     assert lines[:2] == [f"{config}: OK", f"{config}: probe {target}"], result.stdout
-    assert len(lines) == len(steps) + 3, result.stdout
-    for pattern, line in zip(steps, lines[2:-1], strict=True):
+    assert re.fullmatch(r"  store   \S.*", lines[2]), lines[2]
+    assert re.fullmatch(r"  auth    \S.*", lines[3]), lines[3]
+    assert len(lines) == len(steps) + 5, result.stdout
+    for pattern, line in zip(steps, lines[4:-1], strict=True):
         assert re.fullmatch(pattern, line), line
     verdict = "OK" if passed else "FAILED"
     assert re.fullmatch(re.escape(f"{config}: probe {verdict} (") + r"\d+ ms\)", lines[-1]), lines[-1]
@@ -525,7 +527,7 @@ class TestOptions:
         assert json.loads(result.stdout) == {"auto_mkdir": True}
 
     def test_missing_protocol(self, runner: CliRunner) -> None:
-        """PROTOCOL is required; the error lists the protocols."""
+        """PROTOCOL is required unless --for URI names one; the error lists the protocols."""
         result = invoke(runner, "options")
         assert result.exit_code == 2
         error = result.stderr[result.stderr.index("Error:") :]
@@ -538,6 +540,10 @@ class TestOptions:
             "from:",
             *(f"{p}," for p in CONFIGURED_PROTOCOLS[:-1]),
             CONFIGURED_PROTOCOLS[-1],
+            "(or",
+            "give",
+            "--for",
+            "URI).",
         ]
 
     @pytest.mark.parametrize("protocol", ["hdfs", "S3", "GS"])
