@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
+from persist.options import S3_PROTOCOLS
 from persist.paths import split_protocol
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ __all__ = [
     "abort_s3_uploads",
     "azure_metadata",
     "make_backend",
+    "own_filesystem",
 ]
 
 MULTIPART_FLOOR = 5 * 1024 * 1024
@@ -130,6 +132,21 @@ async def abort_s3_uploads(fs: AbstractFileSystem, rpath: str) -> int:
     for upload_id in uploads:
         await client._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
     return len(uploads)
+
+
+def own_filesystem(plan: Plan) -> AbstractFileSystem:
+    """Persist's own fsspec filesystem for a plan, built once per options and then reused.
+
+    On S3 it gets persist's aiobotocore session (``_fs.s3_session``, which drops
+    ``Expect: 100-continue`` so that ``generic.read_timeout`` bounds uploads too): a runtime
+    object that the plan, plain data, does not hold.
+    """
+    from persist._fs import build_filesystem, s3_session
+
+    options = plan.fs_options
+    if plan.protocol in S3_PROTOCOLS:
+        options = {**options, "session": s3_session()}
+    return build_filesystem(plan.protocol, options, tune=plan.fs_tune)
 
 
 def make_backend(plan: Plan, metadata: dict[str, str]) -> Backend:

@@ -258,10 +258,12 @@ def to_persist_error(
         error = DownloadError(f"{text} ({why})")
     elif operation == "lookup":
         error = DownloadError(f"cannot tell whether {src} exists ({why})")
-    elif operation == "list":
-        error = PersistError(f"cannot list {src} ({explain(cause)})")
     else:
-        error = PersistError(f"cannot delete {src} ({explain(cause)})")
+        # A caller's reason that says more than the backend's code (a timeout, naming the
+        # limit and the endpoint) is kept; otherwise the explanation a person can act on.
+        said = why if why != backend_reason(cause) else explain(cause)
+        verb = "list" if operation == "list" else "delete"
+        error = PersistError(f"cannot {verb} {src} ({said})")
     error.args = (redact(str(error), list(secrets)),)
     error.__cause__ = cause
     error.__suppress_context__ = True

@@ -11,7 +11,7 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from persist._text import exception_chain
 from persist.errors import PersistError
@@ -28,6 +28,8 @@ __all__ = [
     "is_retryable",
     "run_async",
     "run_sync",
+    "s3_session",
+    "timeout_kind",
 ]
 
 logger = logging.getLogger("persist")
@@ -70,8 +72,57 @@ def _instantiate(protocol: str, options: dict[str, Any], tune: dict[str, Any]) -
     extra = {"skip_instance_cache": True} if tune else {}
     fs = cls(**options, **extra)
     for name, value in tune.items():
-        setattr(fs, name, value)
+        if name == AZURE_CLIENT_OPTIONS:
+            _rebuild_azure_client(fs, value)
+        else:
+            setattr(fs, name, value)
     return fs
+
+
+AZURE_CLIENT_OPTIONS = "azure_client_options"
+"""A ``tune`` entry: azure-core options for the blob client of persist's own adlfs instance."""
+
+
+def _rebuild_azure_client(fs: Any, client_options: dict[str, Any]) -> None:
+    """Give an adlfs filesystem a blob client built with ``client_options``.
+
+    adlfs builds its client with azure-core's defaults (300 s connect and read limits, and
+    the storage SDK's own retries with 15 s and longer back-off) and passes its timeout
+    arguments only to blob reads and writes, not to listings or existence checks. The same
+    account URL and credential get a client whose every request has persist's limits and a
+    single attempt, so persist's retry policy is the only one.
+    """
+    from azure.storage.blob.aio import BlobServiceClient
+
+    old = fs.service_client
+    fs.service_client = BlobServiceClient(account_url=old.url, credential=old.credential, **client_options)
+
+
+_S3_SESSION: Any = None
+
+
+def s3_session() -> Any:
+    """The aiobotocore session of persist's own s3fs instances: no ``Expect: 100-continue``.
+
+    botocore asks for ``100 Continue`` before every upload body, and aiohttp waits for that
+    answer with no time limit (its ``sock_read`` limit starts only after it): an endpoint that
+    accepts the connection and never answers would hang an upload forever, whatever
+    ``generic.read_timeout`` says. Without the header the body goes at once and the read
+    limit applies; the cost is sending a body that a refusing server would have declined.
+    """
+    global _S3_SESSION
+    with _FS_LOCK:
+        if _S3_SESSION is None:
+            from aiobotocore.session import AioSession
+
+            session = AioSession()
+            session.register("before-call.s3", _drop_expect_header)
+            _S3_SESSION = session
+        return _S3_SESSION
+
+
+def _drop_expect_header(params: dict[str, Any], **kwargs: Any) -> None:
+    params.get("headers", {}).pop("Expect", None)
 
 
 def clear_filesystem_cache() -> None:
@@ -206,8 +257,38 @@ def _text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".lower()
 
 
+# Timeouts of each client, by class name so that no SDK has to be imported to classify them:
+# botocore, aiohttp (gcsfs, s3fs, adlfs's transport) and azure-core.
+_CONNECT_TIMEOUTS = frozenset({"ConnectTimeoutError", "ConnectionTimeoutError", "ServiceRequestTimeoutError"})
+_READ_TIMEOUTS = frozenset(
+    {"ReadTimeoutError", "ServerTimeoutError", "SocketTimeoutError", "ServiceResponseTimeoutError"}
+)
+# obstore (reqwest) says only this in its GenericError text; the last resort, as in section 6.
+_TIMEOUT_TEXT = re.compile(r"timed out|operation timeout|\btimeout\b")
+_CONNECT_TEXT = re.compile(r"\bconnect(?:ing)?\b|connect timeout|tcp connect")
+
+
+def timeout_kind(exc: BaseException) -> Literal["connect", "read"] | None:
+    """Whether ``exc`` is a request that timed out, and in which phase; None when it is not."""
+    for err in exception_chain(exc):
+        if isinstance(err, PersistError):
+            return None
+        names = {cls.__name__ for cls in type(err).__mro__}
+        if names & _CONNECT_TIMEOUTS:
+            return "connect"
+        if names & _READ_TIMEOUTS or isinstance(err, TimeoutError):
+            return "read"
+    for err in exception_chain(exc):
+        text = str(err).lower()
+        if _TIMEOUT_TEXT.search(text):
+            return "connect" if _CONNECT_TEXT.search(text) else "read"
+    return None
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """Throttling (SlowDown, HTTP 503/429) and dropped connections; nothing else."""
+    """Throttling (SlowDown, HTTP 503/429), dropped connections and timeouts; nothing else."""
+    if timeout_kind(exc) is not None:
+        return True
     for err in exception_chain(exc):
         if isinstance(err, PersistError):
             return False
@@ -224,8 +305,9 @@ class RetryPolicy:
     """How persist retries one request-level operation.
 
     Retried: throttling (S3 ``SlowDown``, HTTP 503 and 429, "Please reduce your request rate",
-    Azure ``ServerBusy``) and dropped connections (resets, a server closing mid-response).
-    Every other error is raised at once. ``retries`` counts retries after the first attempt;
+    Azure ``ServerBusy``), dropped connections (resets, a server closing mid-response) and
+    timeouts (``generic.connect_timeout`` and ``generic.read_timeout``): a timed-out request is
+    one attempt. Every other error is raised at once. ``retries`` counts retries after the first attempt;
     the wait before retry *n* (from 0) is ``backoff * 2**n`` scaled by a random factor in
     [0.5, 1.5), so clients that failed together do not retry together.
     """

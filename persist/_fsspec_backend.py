@@ -6,8 +6,14 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
-from persist._backend import MULTIPART_FLOOR, BatchCopy, Entry, abort_s3_uploads, azure_metadata
-from persist._fs import build_filesystem
+from persist._backend import (
+    MULTIPART_FLOOR,
+    BatchCopy,
+    Entry,
+    abort_s3_uploads,
+    azure_metadata,
+    own_filesystem,
+)
 from persist.options import AZURE_PROTOCOLS, GCS_PROTOCOLS, S3_PROTOCOLS
 
 if TYPE_CHECKING:
@@ -33,7 +39,7 @@ class FsspecBackend:
     def fs(self) -> AbstractFileSystem:
         """The filesystem, built on first use (and cached per options, see ``build_filesystem``)."""
         if self._fs is None:
-            self._fs = build_filesystem(self._protocol, self._plan.fs_options, tune=self._plan.fs_tune)
+            self._fs = own_filesystem(self._plan)
         return self._fs
 
     async def upload_file(self, lpath: str, rpath: str, size: int | None, callback: Any) -> None:

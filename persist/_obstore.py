@@ -18,9 +18,15 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from persist._backend import MULTIPART_FLOOR, BatchCopy, Entry, abort_s3_uploads, azure_metadata
+from persist._backend import (
+    MULTIPART_FLOOR,
+    BatchCopy,
+    Entry,
+    abort_s3_uploads,
+    azure_metadata,
+    own_filesystem,
+)
 from persist._errors import Kind, classify
-from persist._fs import build_filesystem
 from persist._plan import AZURE_MAX_BLOCKS, S3_MAX_PARTS, upload_part_size
 from persist.config import MiB
 from persist.errors import InvalidInputError
@@ -200,7 +206,7 @@ class ObstoreBackend:
         """Abort the S3 multipart uploads of ``rpath``, through an s3fs client (see abort_s3_uploads)."""
         if self._protocol not in S3_PROTOCOLS or size <= MULTIPART_FLOOR:
             return 0
-        fs = build_filesystem(self._protocol, self._plan.fs_options, tune=self._plan.fs_tune)
+        fs = own_filesystem(self._plan)
         return await abort_s3_uploads(fs, rpath)
 
     @property

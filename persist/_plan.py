@@ -6,11 +6,11 @@ provider asks it and translates nothing itself. With ``options.py`` this is the 
 unwraps secrets.
 
 Retry budgets, one per backend: S3 uses ``s3.retries`` / ``s3.backoff`` (``FLYTE_AWS_RETRIES``,
-``FLYTE_AWS_BACKOFF_SECONDS``) on both engines; Azure uses ``azure.retries`` / ``azure.backoff``
-through obstore, where persist's retry loop is the only one; under adlfs the Azure SDK's own
-policy applies (adlfs gives no way to turn it off) and persist adds none. GCS goes through gcsfs,
-whose retries (6 attempts on throttling, 5xx and resets) are fixed when gcsfs is imported, so
-persist adds none there either. Local copies are not retried.
+``FLYTE_AWS_BACKOFF_SECONDS``) and Azure ``azure.retries`` / ``azure.backoff``, on both engines;
+the clients underneath (botocore and s3fs, the Azure SDK client of persist's adlfs, obstore)
+make a single attempt per call, and a timed-out request counts as one attempt. GCS goes through
+gcsfs, whose retries (6 attempts on throttling, 5xx and resets) are fixed when gcsfs is
+imported, so persist adds none there. Local copies are not retried.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from persist.config import DataConfig, MiB
 from persist.options import (
     AZURE_PROTOCOLS,
     FILE_PROTOCOLS,
+    GCS_PROTOCOLS,
     S3_PROTOCOLS,
+    gcs_setup_args,
     get_additional_fsspec_call_kwargs,
     get_fsspec_storage_options,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "Plan",
     "RetryBudget",
     "choose_engine",
+    "endpoint_host",
     "obstore_part_size",
     "obstore_setup_args",
     "plan_for",
@@ -51,6 +54,13 @@ EngineName = Literal["local", "fsspec", "obstore"]
 
 OBSTORE_PROTOCOLS = (*S3_PROTOCOLS, *AZURE_PROTOCOLS)
 """Protocols the obstore engine can serve."""
+
+OBSTORE_REQUEST_LIMIT = timedelta(hours=24)
+"""obstore's overall limit per request: a backstop only, stalls end by ``read_timeout``."""
+
+AZURE_CLIENT_OPTIONS = "azure_client_options"
+"""The ``fs_tune`` entry ``_fs.build_filesystem`` reads as azure-core options for persist's adlfs
+client (the same name as ``_fs.AZURE_CLIENT_OPTIONS``, kept here so this module stays light)."""
 
 OBSTORE_PART_SIZE = 8 * MiB
 """The obstore engine's upload part size when ``generic.write_chunk_size_bytes`` is not set."""
@@ -151,9 +161,20 @@ def plan_for(
         retry = RetryBudget(retries=data_config.s3.retries, backoff=data_config.s3.backoff.total_seconds())
         if data_config.s3.enable_debug:
             debug = ("s3fs", "botocore", "aiobotocore")
+    elif protocol in GCS_PROTOCOLS:
+        # The limits are an aiohttp object, so only persist's own gcsfs gets them (the public
+        # options stay plain JSON).
+        options = {**gcs_setup_args(data_config.gcs, anonymous=anonymous, timeouts=generic), **options}
     elif protocol in AZURE_PROTOCOLS:
         azure = data_config.azure
         retry = RetryBudget(retries=azure.retries, backoff=azure.backoff.total_seconds())
+        # persist's adlfs gets a blob client with persist's limits on every request and a
+        # single attempt (see _fs.AZURE_CLIENT_OPTIONS): azure.retries governs both engines.
+        tune[AZURE_CLIENT_OPTIONS] = {
+            "connection_timeout": generic.connect_timeout.total_seconds(),
+            "read_timeout": generic.read_timeout.total_seconds(),
+            "retry_total": 0,
+        }
     common.update(fs_options=options, fs_tune=tune, anonymous_fallback=True, debug_loggers=debug)
     if not put_kwargs and choose_engine(protocol, data_config, anonymous) == "obstore":
         store_args = obstore_setup_args(protocol, data_config, anonymous=anonymous)
@@ -165,8 +186,6 @@ def plan_for(
             part_size=obstore_part_size(data_config),
             **common,
         )
-    if protocol in AZURE_PROTOCOLS:
-        retry = _NO_RETRIES  # adlfs retries inside the Azure SDK; persist adds none on top
     call_kwargs = get_additional_fsspec_call_kwargs(protocol, "put", data_config)
     return Plan(engine="fsspec", retry=retry, put_kwargs={**call_kwargs, **(put_kwargs or {})}, **common)
 
@@ -219,6 +238,40 @@ def choose_engine(
             v is not None for v in (az.account_key, az.sas_token, az.connection_string, az.client_secret)
         )
     return "obstore" if explicit else "fsspec"
+
+
+def endpoint_host(protocol: str, data_config: DataConfig) -> str | None:
+    """The ``host[:port]`` that requests for ``protocol`` go to, without credentials.
+
+    Used to name the endpoint in error text; ``None`` for local and unknown protocols.
+    """
+    if protocol in S3_PROTOCOLS:
+        s3 = data_config.s3
+        if s3.endpoint:
+            return _netloc(s3.endpoint)
+        return f"s3.{s3.region}.amazonaws.com" if s3.region else "s3.amazonaws.com"
+    if protocol in GCS_PROTOCOLS:
+        return _netloc(data_config.gcs.endpoint) if data_config.gcs.endpoint else "storage.googleapis.com"
+    if protocol in AZURE_PROTOCOLS:
+        az = data_config.azure
+        if az.account_host:
+            return _netloc(az.account_host) if "://" in az.account_host else az.account_host
+        if az.connection_string is not None:
+            blob = _parse_connection_string(az.connection_string.get_secret_value()).get("BlobEndpoint")
+            if blob:
+                return _netloc(blob)
+        account = az.account_name or "<account>"
+        return f"{account}.blob.core.windows.net"
+    return None
+
+
+def _netloc(url: str) -> str:
+    """``host[:port]`` of a URL, never its user-info."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _parse_connection_string(text: str) -> dict[str, str]:
@@ -304,6 +357,13 @@ def obstore_setup_args(protocol: str, data_config: DataConfig, anonymous: bool =
         config["skip_signature"] = True
     if endpoint and endpoint.startswith("http://"):
         client["allow_http"] = True
+    generic = data_config.generic
+    client["connect_timeout"] = generic.connect_timeout
+    # read_timeout resets with every read: it catches a stalled request without limiting a
+    # long one. obstore's overall ``timeout`` (30 s unless set) would cut a healthy large
+    # download or part upload, so it is set far beyond any single request persist makes.
+    client["read_timeout"] = generic.read_timeout
+    client["timeout"] = OBSTORE_REQUEST_LIMIT
     retry = {
         "max_retries": retries,
         "backoff": {"init_backoff": backoff, "max_backoff": timedelta(seconds=120), "base": 2},

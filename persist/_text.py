@@ -21,13 +21,19 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-_SIGNATURE = re.compile(r"(?i)\b(sig|signature|x-amz-signature|x-amz-security-token|accountkey)=[^&;\s'\"]+")
+_SIGNATURE = re.compile(
+    r"(?i)\b(sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential|"
+    r"x-goog-signature|x-goog-credential|accountkey|sharedaccesssignature)=[^&;\s'\"]+"
+)
+# The password of ``scheme://user:password@host``, wherever a URL reaches error text.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@:\s'\"]*):[^/@\s'\"]*@")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value, and signatures in URLs, with the mask."""
+    """Replace every secret value, signatures in URLs and passwords in URLs with the mask."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     return _SIGNATURE.sub(lambda m: f"{m.group(1)}={MASK}", text)
 
 

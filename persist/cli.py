@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydantic import SecretStr
 
-from persist import __version__
 from persist._errors import explain
-from persist._plan import secret_values
+from persist._plan import endpoint_host, secret_values
 from persist._sources import (
     SECRETS_DIR_ENV,
     ExtraSource,
@@ -40,7 +39,7 @@ from persist._text import MASK, redact
 from persist.config import SECRET_FIELDS, SECTIONS, DataConfig
 from persist.errors import ConfigError, PersistDeprecationWarning, PersistError
 from persist.options import CONFIGURED_PROTOCOLS, GCS_PROTOCOLS, get_fsspec_storage_options
-from persist.paths import is_remote, join, strip_file_header
+from persist.paths import get_protocol, is_remote, join, strip_file_header
 
 if TYPE_CHECKING:
     from persist.provider import FileAccessProvider
@@ -162,18 +161,59 @@ def _fail(err: PersistError, debug: bool) -> NoReturn:
     raise SystemExit(err.exit_code)
 
 
+_TIMEOUT = click.FloatRange(min=0, min_open=True, max=3600)
+
+
 @click.group(cls=PersistGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="On errors, show the whole chain of causes (a traceback).")
-@click.version_option(__version__, prog_name="persist")
-def cli(debug: bool) -> None:
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_versions(ctx) if value else None,
+    help="Show persist's version and the installed versions of its backends, then exit.",
+)
+@click.option(
+    "--connect-timeout",
+    type=_TIMEOUT,
+    metavar="SECONDS",
+    help="Override generic.connect_timeout: seconds to wait for a connection (default 10).",
+)
+@click.option(
+    "--read-timeout",
+    type=_TIMEOUT,
+    metavar="SECONDS",
+    help="Override generic.read_timeout: seconds a request may go without progress (default 60).",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, connect_timeout: float | None, read_timeout: float | None) -> None:
     """Move data between this machine and S3, GCS, Azure Blob or local storage.
 
-    Configuration comes from, highest priority first: PERSIST_<SECTION>__<FIELD> variables,
-    flytekit's FLYTE_* variables, the YAML file (--config, else PERSIST_CONFIG, else
-    FLYTECTL_CONFIG), files in the directory named by PERSIST_SECRETS_DIR, the AWS Secrets
-    Manager secret named by PERSIST_AWS_SECRET_ID, then defaults. Run `persist show` to see
-    which source set each value.
+    Configuration comes from, highest priority first: options given here (--connect-timeout,
+    --read-timeout), PERSIST_<SECTION>__<FIELD> variables, flytekit's FLYTE_* variables, the
+    YAML file (--config, else PERSIST_CONFIG, else FLYTECTL_CONFIG), files in the directory
+    named by PERSIST_SECRETS_DIR, the AWS Secrets Manager secret named by PERSIST_AWS_SECRET_ID,
+    then defaults. Run `persist show` to see which source set each value.
     """
+    generic = {
+        name: value
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout))
+        if value is not None
+    }
+    ctx.obj = {"generic": generic} if generic else {}
+
+
+def _overrides() -> dict[str, Any]:
+    """Config overrides given as options of the ``persist`` group (keyword-argument priority)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return dict(obj) if isinstance(obj, dict) else {}
+
+
+def _auto(config_file: str | None) -> DataConfig:
+    """``DataConfig.auto`` with the group's overrides."""
+    return DataConfig.auto(config_file, **_overrides())
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -189,21 +229,28 @@ class FileReport:
     config: DataConfig | None = None
     bucket: str | None = None
     """The deployment's bucket the file names (Flyte's ``storage.container``), if any."""
+    protocols: tuple[str, ...] = ()
+    """The protocols the file configures (``s3`` for an ``s3:`` section...), ``file`` if none."""
 
 
 def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     """Load one file as DataConfig would, collecting every problem instead of stopping."""
     report = FileReport(path)
-    sources = default_sources(DataConfig, path) if use_env else file_sources(DataConfig, path)
+    overrides = _overrides()
+    sources = (
+        default_sources(DataConfig, path, overrides) if use_env else file_sources(DataConfig, path, overrides)
+    )
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
         warnings.simplefilter("ignore")
+        origins: dict[tuple[str, ...], Origin] = {}
         try:
-            report.config, _ = load(DataConfig, sources)
+            report.config, origins = load(DataConfig, sources)
         except ConfigError as err:
             report.problems.extend(str(p) for p in err.problems)
     layer = file_sources(DataConfig, path)[0]()
     report.bucket = layer.bucket[0] if layer.bucket else None
+    report.protocols = _file_protocols(origins, report.bucket, report.config)
     notes = _file_notes(path, layer)
     if strict:
         report.problems.extend(notes)
@@ -236,6 +283,35 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     return notes
 
 
+_SECTION_PROTOCOLS = {"s3": "s3", "gcs": "gs", "azure": "abfs"}
+
+
+def _file_protocols(
+    origins: dict[tuple[str, ...], Origin], bucket: str | None, config: DataConfig | None = None
+) -> tuple[str, ...]:
+    """The protocols a config serves: its storage sections' and its bucket's, else ``file``."""
+    used = {_SECTION_PROTOCOLS[loc[0]] for loc in origins if loc and loc[0] in _SECTION_PROTOCOLS}
+    if config is not None:  # each store serves its prefixes' protocol
+        used.update(get_protocol(prefix) for store in config.stores.values() for prefix in store.prefixes)
+    if bucket:
+        used.add(get_protocol(bucket))
+    return tuple(sorted(used)) or ("file",)
+
+
+def _backend_lines(
+    report: FileReport, config: DataConfig, probes: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """The file's backend versions line, and its known-bad findings (problems under --strict)."""
+    from persist._versions import backends_for, find_known_bad, installed_version
+
+    protocols = (*(get_protocol(uri) for uri in probes if uri), *report.protocols)
+    protocols = tuple(dict.fromkeys(protocols))
+    names = backends_for(protocols, config)
+    versions = ", ".join(f"{name} {installed_version(name) or 'not installed'}" for name in names)
+    findings = [f"{report.path}: {f}" for f in find_known_bad(names, protocols)]
+    return [f"{report.path}: backends for {', '.join(protocols)}: {versions}"], findings
+
+
 @cli.command()
 @click.argument("files", nargs=-1, metavar="FILE...")
 @click.option(
@@ -245,7 +321,13 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     "--strict",
     is_flag=True,
     help="Also fail on inline secrets, deprecated keys, files with no storage settings and "
-    "Flyte keys persist cannot honour.",
+    "Flyte keys persist cannot honour, and on backend versions known to corrupt or lose data.",
+)
+@click.option(
+    "--versions",
+    "show_versions",
+    is_flag=True,
+    help="Also print the installed versions of the backends each file's config would use.",
 )
 @click.option(
     "--probe",
@@ -258,8 +340,27 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
     "(Flyte's storage.container). Repeatable; each probe names the store serving it and the "
     "kind of credentials it uses.",
 )
-def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: tuple[str, ...]) -> None:
+@click.option(
+    "--timeout",
+    "probe_timeout",
+    type=_TIMEOUT,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Overall deadline of each --probe; on expiry the step, time and endpoint are reported.",
+)
+def validate(
+    files: tuple[str, ...],
+    use_env: bool,
+    strict: bool,
+    show_versions: bool,
+    probe: tuple[str, ...],
+    probe_timeout: float,
+) -> None:
     """Check config files; print every problem as FILE: field: message.
+
+    Installed backend releases known to corrupt or lose data (for the protocols a file
+    configures) are warnings, and problems under --strict.
 
     Exit status: 0 when every file is valid (and every probe passed), 1 otherwise, 2 for
     usage errors.
@@ -272,6 +373,10 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: tuple[s
     ok = True
     for path in files:
         report = check_file(path, use_env, strict)
+        versions: list[str] = []
+        if report.config is not None:
+            versions, findings = _backend_lines(report, report.config, probe)
+            (report.problems if strict else report.warnings).extend(findings)
         for line in report.warnings:
             click.echo(f"warning: {line}", err=True)
         for line in report.problems:
@@ -280,6 +385,8 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: tuple[s
             ok = False
             continue
         click.echo(f"{path}: OK")
+        if show_versions:
+            click.echo("\n".join(versions))
         if report.config is None:
             continue
         for uri in probe:
@@ -291,14 +398,16 @@ def validate(files: tuple[str, ...], use_env: bool, strict: bool, probe: tuple[s
                 )
                 ok = False
                 continue
-            ok = run_probe(path, report.config, target) and ok
+            ok = run_probe(path, report.config, target, probe_timeout) and ok
     sys.exit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 
-def run_probe(label: str, config: DataConfig, uri: str) -> bool:
+def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) -> bool:
     """Write, read back, list and delete one small object under ``uri``; report each step.
 
-    The object is deleted even when a step after the write fails.
+    The object is deleted even when a step after the write fails. The steps share one
+    ``deadline`` in seconds: past it, the step in progress is reported as timed out (with the
+    time taken and the endpoint) and persist still tries to delete the object.
     """
     from persist.provider import FileAccessProvider
 
@@ -341,13 +450,36 @@ def run_probe(label: str, config: DataConfig, uri: str) -> bool:
             written = False
             return "removed"
 
-        ok = True
-        for step, action in (("write", write), ("read", read), ("list", listing), ("delete", delete)):
-            if not ok:
-                break
-            ok = _step(step, action, secrets)
-        if written:
-            _step("cleanup", delete, secrets)
+        current: list[tuple[str, float]] = [("write", started)]
+        results: list[bool] = []
+
+        def steps() -> None:
+            ok = True
+            for step, action in (("write", write), ("read", read), ("list", listing), ("delete", delete)):
+                if not ok or expired.is_set():
+                    break
+                current[0] = (step, time.perf_counter())
+                ok = _step(step, action, secrets, expired)
+            if written and not expired.is_set():
+                _step("cleanup", delete, secrets, expired)
+            results.append(ok)
+
+        # Each request is bounded by the connect and read timeouts, but a probe makes several
+        # (and gcsfs retries on its own): the deadline bounds the whole, from a second thread.
+        expired = threading.Event()
+        worker = threading.Thread(target=steps, name="persist-probe", daemon=True)
+        worker.start()
+        worker.join(deadline)
+        if worker.is_alive():
+            expired.set()
+            step, since = current[0]
+            host = endpoint_host(get_protocol(uri), config) or "the local disk"
+            click.echo(
+                f"  {step:<7} TIMED OUT after {time.perf_counter() - since:.1f} s: no answer from "
+                f"{host} before the probe's {deadline:g} s deadline (--timeout)"
+            )
+            _cleanup_after_deadline(provider, target, secrets, config)
+        ok = bool(results) and results[0]
     total = (time.perf_counter() - started) * 1000
     click.echo(f"{label}: probe {'OK' if ok else 'FAILED'} ({total:.0f} ms)")
     return ok
@@ -383,16 +515,44 @@ def _probe_credentials(config: DataConfig, uri: str) -> str:
         return f"unknown ({type(exc).__name__})"
 
 
-def _step(step: str, action: Callable[[], str], secrets: list[str]) -> bool:
+def _cleanup_after_deadline(
+    provider: FileAccessProvider, target: str, secrets: list[str], config: DataConfig
+) -> None:
+    """Try to delete the probe object, waiting at most one connect plus one read timeout, or 10 s."""
+    generic = config.generic
+    limit = min(generic.connect_timeout.total_seconds() + generic.read_timeout.total_seconds(), 10.0)
+    outcome: list[str] = []
+
+    def remove() -> None:
+        try:
+            provider.rm_file(target)
+            outcome.append("removed")
+        except FileNotFoundError:  # DataNotFoundError is one
+            outcome.append("nothing to remove")
+        except Exception as exc:
+            outcome.append(f"FAILED: {redact(explain(exc), secrets)}")
+
+    cleaner = threading.Thread(target=remove, name="persist-probe-cleanup", daemon=True)
+    cleaner.start()
+    cleaner.join(limit)
+    if outcome:
+        click.echo(f"  cleanup {outcome[0]}")
+    else:
+        click.echo(f"  cleanup gave up after {limit:g} s; delete {target} yourself if it exists")
+
+
+def _step(step: str, action: Callable[[], str], secrets: list[str], expired: threading.Event) -> bool:
     started = time.perf_counter()
     try:
         detail = action()
     except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        click.echo(f"  {step:<7} FAILED {elapsed:6.0f} ms  {redact(explain(exc), secrets)}")
+        if not expired.is_set():  # past the deadline, the timeout report stands for this step
+            click.echo(f"  {step:<7} FAILED {elapsed:6.0f} ms  {redact(explain(exc), secrets)}")
         return False
     elapsed = (time.perf_counter() - started) * 1000
-    click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
+    if not expired.is_set():
+        click.echo(f"  {step:<7} ok     {elapsed:6.0f} ms  {detail}")
     return True
 
 
@@ -403,6 +563,40 @@ def _scratch_dir() -> Iterator[str]:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- version -----------------------------------------------------------------------------------
+
+
+def _print_versions(ctx: click.Context, as_json: bool = False) -> None:
+    """Print persist's, Python's and the backends' versions; warn about known-bad ones; exit."""
+    from persist._versions import find_known_bad, version_report
+
+    report = version_report()
+    findings = [str(f) for f in find_known_bad()]
+    if as_json:
+        _echo_json({**report, "known_bad": findings}, indent=2)
+    else:
+        click.echo(f"persist {report['persist']}")
+        click.echo(f"python {report['python']}")
+        width = max(len(name) for name in report["packages"])
+        for name, version in report["packages"].items():
+            click.echo(f"{name:<{width}}  {version or 'not installed'}")
+    for line in findings:
+        click.echo(f"warning: {line}", err=True)
+    ctx.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+@click.pass_context
+def version(ctx: click.Context, as_json: bool) -> None:
+    """Show persist's version and the installed versions of its backends.
+
+    Installed releases known to corrupt or lose data (persist/known_bad_versions.json) are
+    named in a warning on stderr.
+    """
+    _print_versions(ctx, as_json)
 
 
 # --- show / options / schema ------------------------------------------------------------------
@@ -420,7 +614,9 @@ def effective_config(
     config_file: str | None, extra_sources: Sequence[ExtraSource] = ()
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
-    return _effective(resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources)))
+    return _effective(
+        resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
+    )
 
 
 def _extra_source(spec: str) -> ExtraSource:
@@ -534,7 +730,7 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...], for_uri: str
     follow as comments; keys persist cannot honour are warnings on stderr.
     """
     extra_sources = [_extra_source(spec) for spec in extra]
-    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, None, extra_sources))
+    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
     if for_uri is not None:
@@ -678,7 +874,7 @@ def options(protocol: str | None, config_file: str | None, reveal: bool, for_uri
             + " (or give --for URI)."
         )
     protocol = protocol or get_protocol(for_uri or "")
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     served = config
     if for_uri is not None:
         from persist._stores import config_for
@@ -852,7 +1048,7 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         _json_errors()
     if is_remote(src) and is_remote(dst):
         raise click.UsageError("copying between two remote locations is not supported; download first")
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     source_dir = not is_remote(src) and os.path.isdir(strip_file_header(src))
     if source_dir and not recursive:
         raise click.UsageError(f"{src} is a folder; use -r to copy it")
@@ -927,7 +1123,7 @@ def ls(uri: str, long: bool, config_file: str | None, as_json: bool) -> None:
 
     if as_json:
         _json_errors()
-    config = DataConfig.auto(config_file)
+    config = _auto(config_file)
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, scratch, config)
         entries = provider.ls(uri)

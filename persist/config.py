@@ -108,6 +108,16 @@ def _base64_key(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+MAX_TIMEOUT = timedelta(hours=1)
+"""The largest connect or read timeout persist accepts."""
+
+
+def _timeout(value: timedelta) -> timedelta:
+    if value <= timedelta(0) or value > MAX_TIMEOUT:
+        raise ValueError("must be more than 0 and at most 3600 seconds")
+    return value
+
+
 Seconds = Annotated[
     timedelta,
     BeforeValidator(_seconds),
@@ -123,14 +133,26 @@ Seconds = Annotated[
 """A duration given as seconds (``5``, ``"2.5"``) or ISO 8601 (``"PT5S"``)."""
 
 
-def _check_http_url(value: str | None) -> str | None:
-    """Accept only http(s) URLs with a host; the bad value is not echoed (it may hold a password)."""
+def _check_http_url(value: str | None, credentials_go: str) -> str | None:
+    """Accept only http(s) URLs with a host and no user-info; the bad value is not echoed.
+
+    Credentials in the URL (``http://user:password@host``) are refused rather than masked:
+    every place that prints an endpoint (show, options, error text, logs) would otherwise
+    have to know which part of it is a secret. ``credentials_go`` says where they belong.
+    """
     if value is None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host, e.g. https://host:9000")
+    if "@" in parts.netloc:
+        raise ValueError(f"must not hold credentials (user:password@host); {credentials_go}")
     return value
+
+
+_S3_CREDENTIALS = "set s3.access_key_id and s3.secret_access_key instead"
+_GCS_CREDENTIALS = "set gcs.token to a service-account JSON file instead"
+_AZURE_CREDENTIALS = "set azure.account_key, azure.sas_token or azure.connection_string instead"
 
 
 def _add_deprecated_alias(schema: JsonDict) -> None:
@@ -196,7 +218,9 @@ class S3Config(BaseModel):
     """Bill requests to this account, for requester-pays buckets (the request carries
     x-amz-request-payer). Env: PERSIST_S3__REQUESTER_PAYS."""
 
-    _check_endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_http_url(v)))
+    _check_endpoint = field_validator("endpoint")(
+        classmethod(lambda cls, v: _check_http_url(v, _S3_CREDENTIALS))
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -244,7 +268,9 @@ class GCSConfig(BaseModel):
     requester_pays: bool = False
     """Bill requests to ``project`` for requester-pays buckets. Env: PERSIST_GCS__REQUESTER_PAYS."""
 
-    _check_endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_http_url(v)))
+    _check_endpoint = field_validator("endpoint")(
+        classmethod(lambda cls, v: _check_http_url(v, _GCS_CREDENTIALS))
+    )
 
     @field_validator("token")
     @classmethod
@@ -305,7 +331,9 @@ class AzureBlobStorageConfig(BaseModel):
         if value is None:
             return None
         if "://" in value:
-            return _check_http_url(value)
+            return _check_http_url(value, _AZURE_CREDENTIALS)
+        if "@" in value:
+            raise ValueError(f"must not hold credentials (user:password@host); {_AZURE_CREDENTIALS}")
         if not value or "/" in value or " " in value:
             raise ValueError(
                 "must be a host name such as myaccount.blob.core.windows.net, "
@@ -348,6 +376,15 @@ class GenericPersistenceConfig(BaseModel):
     max_concurrency: int = Field(default=16, ge=1, le=1024)
     """Files in flight at once in a folder transfer; bounds memory and open connections.
     Env: PERSIST_GENERIC__MAX_CONCURRENCY."""
+
+    connect_timeout: Annotated[Seconds, AfterValidator(_timeout)] = timedelta(seconds=10)
+    """Seconds to wait for a connection to the endpoint, per request; a timeout counts as one
+    attempt of the backend's retry budget. Env: PERSIST_GENERIC__CONNECT_TIMEOUT."""
+
+    read_timeout: Annotated[Seconds, AfterValidator(_timeout)] = timedelta(seconds=60)
+    """Seconds a request may go without progress (no answer, or no bytes of a body) before it
+    is abandoned; a long transfer that keeps moving is never cut. A timeout counts as one attempt
+    of the backend's retry budget. Env: PERSIST_GENERIC__READ_TIMEOUT."""
 
     engine: Annotated[Engine, BeforeValidator(_lower)] = "auto"
     """Transfer engine for S3 and Azure: obstore, fsspec, or auto (obstore when the config

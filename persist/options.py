@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, S3Config
+from persist.config import AzureBlobStorageConfig, DataConfig, GCSConfig, GenericPersistenceConfig, S3Config
 
 __all__ = [
     "AZURE_PROTOCOLS",
@@ -77,6 +77,7 @@ class GCSOptions(TypedDict, total=False):
     endpoint_url: str
     requester_pays: bool
     retry_timeout: float
+    requests_timeout: Any
 
 
 class AzureOptions(TypedDict, total=False):
@@ -91,9 +92,13 @@ class AzureOptions(TypedDict, total=False):
     sas_token: str
     account_host: str
     anon: bool
+    connection_timeout: int
+    read_timeout: int
 
 
-def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
+def s3_setup_args(
+    s3_cfg: S3Config, anonymous: bool = False, timeouts: GenericPersistenceConfig | None = None
+) -> dict[str, Any]:
     """Storage options for s3fs from an S3Config.
 
     With nothing configured the result is ``{"cache_regions": True}``. Unlike flytekit, the
@@ -103,6 +108,8 @@ def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
     Args:
         s3_cfg: the S3 section.
         anonymous: access public buckets without credentials (``anon=True``).
+        timeouts: the section holding ``connect_timeout`` and ``read_timeout``; they become
+            botocore's ``config_kwargs``. ``None`` (flytekit's call) leaves botocore's own.
 
     Returns:
         A plain dict for ``s3fs.S3FileSystem(**options)`` or a ``storage_options`` argument.
@@ -128,6 +135,11 @@ def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
     if "retries" in explicit:
         # botocore counts the first attempt too; ``retries`` counts only the retries.
         config_kwargs["retries"] = {"total_max_attempts": s3_cfg.retries + 1, "mode": "standard"}
+    if timeouts is not None:
+        # botocore's read_timeout is aiohttp's sock_read: the longest wait for the next bytes,
+        # so a long transfer that keeps moving is never cut.
+        config_kwargs["connect_timeout"] = timeouts.connect_timeout.total_seconds()
+        config_kwargs["read_timeout"] = timeouts.read_timeout.total_seconds()
     if config_kwargs:
         options["config_kwargs"] = config_kwargs
     if s3_cfg.requester_pays:
@@ -137,12 +149,33 @@ def s3_setup_args(s3_cfg: S3Config, anonymous: bool = False) -> dict[str, Any]:
     return dict(options)
 
 
-def gcs_setup_args(gcs_cfg: GCSConfig, anonymous: bool = False) -> dict[str, Any]:
+def _gcs_timeout(timeouts: GenericPersistenceConfig) -> Any:
+    """The aiohttp ClientTimeout for gcsfs's ``requests_timeout``, or None without aiohttp.
+
+    gcsfs hands ``requests_timeout`` to every aiohttp request; a plain number would be a
+    *total* limit that cuts long, healthy transfers, so persist passes connect and per-read
+    (``sock_read``) limits instead.
+    """
+    try:
+        from aiohttp import ClientTimeout
+    except ImportError:  # gcsfs needs aiohttp: without it there is no GCS client to configure
+        return None
+    connect = timeouts.connect_timeout.total_seconds()
+    return ClientTimeout(
+        connect=connect, sock_connect=connect, sock_read=timeouts.read_timeout.total_seconds()
+    )
+
+
+def gcs_setup_args(
+    gcs_cfg: GCSConfig, anonymous: bool = False, timeouts: GenericPersistenceConfig | None = None
+) -> dict[str, Any]:
     """Storage options for gcsfs from a GCSConfig.
 
     Args:
         gcs_cfg: the GCS section.
         anonymous: access public buckets without credentials (``token="anon"``).
+        timeouts: the section holding ``connect_timeout`` and ``read_timeout``; they become
+            an aiohttp ``ClientTimeout`` in ``requests_timeout``. ``None`` leaves gcsfs's own.
 
     Returns:
         A plain dict for ``gcsfs.GCSFileSystem(**options)``; empty when nothing is configured.
@@ -161,6 +194,10 @@ def gcs_setup_args(gcs_cfg: GCSConfig, anonymous: bool = False) -> dict[str, Any
         options["retry_timeout"] = GCS_ENDPOINT_CONTROL_RETRY_SECONDS
     if gcs_cfg.requester_pays:
         options["requester_pays"] = True
+    if timeouts is not None:
+        limit = _gcs_timeout(timeouts)
+        if limit is not None:
+            options["requests_timeout"] = limit
     return dict(options)
 
 
@@ -176,7 +213,11 @@ def is_base64_secret(secret: SecretStr) -> bool:
     return True
 
 
-def azure_setup_args(azure_cfg: AzureBlobStorageConfig, anonymous: bool = False) -> dict[str, Any]:
+def azure_setup_args(
+    azure_cfg: AzureBlobStorageConfig,
+    anonymous: bool = False,
+    timeouts: GenericPersistenceConfig | None = None,
+) -> dict[str, Any]:
     """Storage options for adlfs from an AzureBlobStorageConfig.
 
     An ``account_host`` that adlfs cannot take as a plain host (an ``http://`` URL, or one with
@@ -185,6 +226,8 @@ def azure_setup_args(azure_cfg: AzureBlobStorageConfig, anonymous: bool = False)
     Args:
         azure_cfg: the Azure section.
         anonymous: access public containers without credentials.
+        timeouts: the section holding ``connect_timeout`` and ``read_timeout``; adlfs passes
+            them (whole seconds, at least 1) to azure-core for blob reads and writes.
 
     Returns:
         A plain dict for ``adlfs.AzureBlobFileSystem(**options)``; ``anon`` is always present.
@@ -208,6 +251,11 @@ def azure_setup_args(azure_cfg: AzureBlobStorageConfig, anonymous: bool = False)
         elif "connection_string" not in options:
             options["connection_string"] = _connection_string(azure_cfg, options, parts.geturl())
     options["anon"] = anonymous
+    if timeouts is not None:
+        # adlfs documents these as int seconds; azure-core's aiohttp transport takes them as
+        # its connect and per-read (sock_read) limits.
+        options["connection_timeout"] = max(1, round(timeouts.connect_timeout.total_seconds()))
+        options["read_timeout"] = max(1, round(timeouts.read_timeout.total_seconds()))
     return dict(options)
 
 
@@ -251,7 +299,9 @@ def get_fsspec_storage_options(
         **kwargs: options that override the configured ones.
 
     Returns:
-        A new plain dict.
+        A new plain dict. S3 and Azure options carry ``generic.connect_timeout`` and
+        ``generic.read_timeout`` in each client's own terms, so pandas and dask calls made
+        with them are bounded too (GCS's need an object that is not plain JSON; see below).
 
     **Usage**: ``pd.read_parquet(url, storage_options=get_fsspec_storage_options("s3", cfg, path=url))``
     """
@@ -263,12 +313,16 @@ def get_fsspec_storage_options(
         anonymous = anonymous or store_anonymous
     if protocol in FILE_PROTOCOLS:
         return {"auto_mkdir": True, **kwargs}
+    timeouts = config.generic
     if protocol in S3_PROTOCOLS:
-        return {**s3_setup_args(config.s3, anonymous=anonymous), **kwargs}
+        return {**s3_setup_args(config.s3, anonymous=anonymous, timeouts=timeouts), **kwargs}
     if protocol in GCS_PROTOCOLS:
+        # gcsfs takes its limits only as an aiohttp ClientTimeout object; these options stay
+        # plain JSON (``persist options`` prints them, dask ships them), so only persist's own
+        # GCS filesystem gets them (gcs_setup_args(..., timeouts=...)).
         return {**gcs_setup_args(config.gcs, anonymous=anonymous), **kwargs}
     if protocol in AZURE_PROTOCOLS:
-        return {**azure_setup_args(config.azure, anonymous=anonymous), **kwargs}
+        return {**azure_setup_args(config.azure, anonymous=anonymous, timeouts=timeouts), **kwargs}
     return dict(kwargs)
 
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
 from persist._backend import Entry, make_backend
 from persist._errors import Kind, Operation, classify, raise_persist_error
-from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync
-from persist._plan import Plan, enable_debug_logging, plan_for, secret_values
-from persist._stores import config_for, match_store
+from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync, timeout_kind
+from persist._plan import Plan, enable_debug_logging, endpoint_host, plan_for, secret_values
+from persist._stores import config_for
 from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
@@ -446,10 +446,26 @@ class FileAccessProvider:
         )
 
     def _reason(self, cause: BaseException, protocol: str, path: str = "") -> str:
-        """The backend's reason for a failure on ``protocol``, in a few words, naming the store."""
-        reason = backend_reason(cause)
-        found = match_store(self._data_config.stores, path) if path else None
-        return f"{reason}; store {found.name!r}" if found else reason
+        """The backend's reason; for a timeout, which limit ran out, after how long, where.
+
+        When a named store serves ``path``, the reason names it (never its settings).
+        """
+        found, config, _ = config_for(self._data_config, path) if path else (None, self._data_config, False)
+        store = f"; store {found.name!r}" if found else ""
+        kind = timeout_kind(cause)
+        host = endpoint_host(protocol, config)
+        if kind is None or host is None:
+            return backend_reason(cause) + store
+        generic = config.generic
+        limit = generic.connect_timeout if kind == "connect" else generic.read_timeout
+        # The attempts of persist's own budget (gcsfs counts its own: none shown there).
+        attempts = plan_for(config, protocol).retry.retries + 1
+        tries = f"; {attempts} attempts" if attempts > 1 else ""
+        what = "no connection to" if kind == "connect" else "no answer from"
+        return (
+            f"timed out: {what} {host} within {limit.total_seconds():g} s "
+            f"(generic.{kind}_timeout{tries}){store}"
+        )
 
     # --- uploads ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -27,7 +28,7 @@ from tests.integration.servers import find_free_port
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 EXAMPLES = sorted((ROOT / "config-examples").glob("*.yaml"))
-COMMANDS = ("cp", "ls", "options", "schema", "show", "validate")
+COMMANDS = ("cp", "ls", "options", "schema", "show", "validate", "version")
 
 SECRET = f"canary{uuid.uuid4().hex}00"
 """A secret value unique to this run: it must never appear in anything the command prints.
@@ -227,7 +228,12 @@ class TestValidate:
         ("args", "message"),
         [
             pytest.param([], "Error: Missing argument 'FILE...'.", id="no-file"),
-            pytest.param(["--bogus", "x.yaml"], "Error: No such option '--bogus'.", id="unknown-option"),
+            pytest.param(
+                ["--bogus", "x.yaml"],
+                # click's own wording, which changed in click 8.4 ("No such option '--bogus'.").
+                f"Error: {click.exceptions.NoSuchOption('--bogus').format_message()}",
+                id="unknown-option",
+            ),
             pytest.param(["--probe"], "Error: Missing argument 'FILE...'.", id="probe-no-file"),
         ],
     )
@@ -370,6 +376,31 @@ class TestProbeLocal:
         assert result.stdout.splitlines() == [f"{path}: {line}" for line in BAD_LINES]
 
 
+class TestCredentialsInEndpoints:
+    """An endpoint URL with a password is refused, and the password printed nowhere (issue 15, 3)."""
+
+    PASSWORD = "url-pa55-canary"
+
+    @pytest.mark.parametrize(
+        ("variable", "args"),
+        [
+            ("PERSIST_S3__ENDPOINT", ("show",)),
+            ("PERSIST_S3__ENDPOINT", ("options", "s3")),
+            ("PERSIST_GCS__ENDPOINT", ("options", "gs")),
+            ("PERSIST_AZURE__ACCOUNT_HOST", ("options", "abfs")),
+            ("PERSIST_S3__ENDPOINT", ("ls", "s3://bucket/")),
+        ],
+    )
+    def test_refused_without_echo(
+        self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, variable: str, args: tuple[str, ...]
+    ) -> None:
+        monkeypatch.setenv(variable, f"http://admin:{self.PASSWORD}@127.0.0.1:9000")
+        result = invoke(runner, *args)
+        assert result.exit_code == 1
+        assert "must not hold credentials (user:password@host)" in result.output
+        assert self.PASSWORD not in result.output
+
+
 class TestShow:
     @pytest.fixture
     def config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -486,8 +517,23 @@ class TestOptions:
             "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"},
             "key": "AKEXAMPLE",
             "secret": "[secure]",
+            "config_kwargs": {"connect_timeout": 10.0, "read_timeout": 60.0},
         }
         assert SECRET not in result.output
+
+    def test_group_timeouts_reach_the_options(self, runner: CliRunner, tmp_path: Path) -> None:
+        """persist --connect-timeout/--read-timeout override the config for any command."""
+        path = write(tmp_path, "secret.yaml", WITH_SECRET)
+        result = invoke(
+            runner, "--connect-timeout", "3", "--read-timeout", "4.5", "options", "s3", "--config", path
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["config_kwargs"] == {"connect_timeout": 3.0, "read_timeout": 4.5}
+
+    def test_group_timeout_must_be_positive(self, runner: CliRunner) -> None:
+        result = invoke(runner, "--read-timeout", "0", "options", "s3")
+        assert result.exit_code == 2
+        assert "Invalid value for '--read-timeout'" in result.output
 
     def test_abfs_masked(self, runner: CliRunner, tmp_path: Path) -> None:
         """The abfs options as JSON, with the account key masked."""
@@ -498,6 +544,8 @@ class TestOptions:
             "account_name": "myaccount",
             "account_key": "[secure]",
             "anon": False,
+            "connection_timeout": 10,
+            "read_timeout": 60,
         }
         assert SECRET not in result.output
 
@@ -953,7 +1001,7 @@ class TestSubprocess:
         assert proc.stdout == f"{bad}: s3.endpoit: unknown key; did you mean 'endpoint'?\n"
 
     def test_help_lists_commands(self) -> None:
-        """`persist --help` lists the six commands."""
+        """`persist --help` lists the seven commands."""
         proc = run_persist("--help")
         assert proc.returncode == 0
         listed = re.findall(r"^  (\w+) ", proc.stdout.split("Commands:")[1], flags=re.MULTILINE)

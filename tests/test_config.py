@@ -84,6 +84,8 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("generic", "attach_execution_metadata"): True,
     ("generic", "write_chunk_size_bytes"): 25 * MiB,
     ("generic", "max_concurrency"): 16,
+    ("generic", "connect_timeout"): timedelta(seconds=10),
+    ("generic", "read_timeout"): timedelta(seconds=60),
     ("generic", "engine"): "auto",
 }
 """Every field of every section and its documented default."""
@@ -525,6 +527,96 @@ class TestUnknownKeys:
 
 # --------------------------------------------------------------------------------------------
 # Values
+
+
+class TestEndpointCredentials:
+    """Credentials in an endpoint URL are refused with where to put them (issue 15, section 3)."""
+
+    PASSWORD = "pa55-canary-word"
+
+    @pytest.mark.parametrize(
+        ("variable", "field", "value", "hint"),
+        [
+            (
+                "PERSIST_S3__ENDPOINT",
+                "s3.endpoint",
+                "http://user:{pw}@host:9000",
+                "set s3.access_key_id and s3.secret_access_key instead",
+            ),
+            (
+                "PERSIST_GCS__ENDPOINT",
+                "gcs.endpoint",
+                "https://user:{pw}@gcs.example",
+                "set gcs.token to a service-account JSON file instead",
+            ),
+            (
+                "PERSIST_AZURE__ACCOUNT_HOST",
+                "azure.account_host",
+                "http://user:{pw}@127.0.0.1:10000/acct",
+                "set azure.account_key, azure.sas_token or azure.connection_string instead",
+            ),
+            (
+                "PERSIST_AZURE__ACCOUNT_HOST",
+                "azure.account_host",
+                "user:{pw}@acct.blob.core.windows.net",
+                "set azure.account_key, azure.sas_token or azure.connection_string instead",
+            ),
+        ],
+    )
+    def test_user_info_is_refused(
+        self, variable: str, field: str, value: str, hint: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The error names the variable, the field and where credentials go; never the password."""
+        monkeypatch.setenv(variable, value.format(pw=self.PASSWORD))
+        with pytest.raises(ConfigError) as info:
+            DataConfig.auto()
+        assert str(info.value) == (
+            f"{variable}: {field}: must not hold credentials (user:password@host); {hint}"
+        )
+        assert self.PASSWORD not in repr(info.value)
+
+    def test_user_info_in_yaml_names_the_file(self, tmp_path: Path) -> None:
+        path = write_yaml(tmp_path, f"s3:\n  endpoint: http://u:{self.PASSWORD}@h:9000\n")
+        with pytest.raises(ConfigError) as info:
+            DataConfig.from_yaml(path)
+        assert str(info.value).startswith(f"{path}: s3.endpoint: must not hold credentials")
+        assert self.PASSWORD not in str(info.value)
+
+
+class TestTimeoutValues:
+    @pytest.mark.parametrize(("given", "seconds"), [("2.5", 2.5), (30, 30.0), ("PT1M", 60.0), (3600, 3600.0)])
+    def test_seconds_or_iso(self, given: Any, seconds: float) -> None:
+        generic = GenericPersistenceConfig(connect_timeout=given, read_timeout=given)
+        assert generic.connect_timeout.total_seconds() == seconds
+        assert generic.read_timeout.total_seconds() == seconds
+
+    @pytest.mark.parametrize("value", ["0", "-1", "3601"])
+    def test_out_of_range_is_an_error_naming_the_variable(
+        self, value: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("PERSIST_GENERIC__READ_TIMEOUT", value)
+        with pytest.raises(ConfigError) as info:
+            DataConfig.auto()
+        assert str(info.value) == (
+            "PERSIST_GENERIC__READ_TIMEOUT: generic.read_timeout: "
+            "must be more than 0 and at most 3600 seconds"
+        )
+
+    def test_from_yaml(self, tmp_path: Path) -> None:
+        path = write_yaml(tmp_path, "generic:\n  connect_timeout: 2.5\n  read_timeout: PT30S\n")
+        generic = DataConfig.from_yaml(path).generic
+        assert (generic.connect_timeout, generic.read_timeout) == (
+            timedelta(seconds=2.5),
+            timedelta(seconds=30),
+        )
+
+    def test_keyword_override_wins_over_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """DataConfig.auto(generic={...}) is how the CLI's --connect-timeout reaches the config."""
+        monkeypatch.setenv("PERSIST_GENERIC__CONNECT_TIMEOUT", "20")
+        monkeypatch.setenv("PERSIST_GENERIC__READ_TIMEOUT", "45")
+        config = DataConfig.auto(generic={"connect_timeout": 3})
+        assert config.generic.connect_timeout == timedelta(seconds=3)
+        assert config.generic.read_timeout == timedelta(seconds=45)
 
 
 class TestValues:

@@ -11,15 +11,24 @@ import threading
 import time
 from typing import Any
 
+import aiohttp
 import pytest
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestTimeoutError,
+    ServiceResponseTimeoutError,
+)
 from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectTimeoutError as BotoConnectTimeout
+from botocore.exceptions import ReadTimeoutError as BotoReadTimeout
 
 from persist._fs import (
     RetryPolicy,
     is_retryable,
     run_async,
     run_sync,
+    timeout_kind,
 )
 from persist._obstore import wait_for_handovers
 from persist._text import MASK, backend_reason, redact
@@ -127,6 +136,40 @@ NOT_RETRYABLE: dict[str, Any] = {
 }
 
 
+TIMEOUTS: dict[str, Any] = {
+    "argnames": ("exc", "kind"),
+    "argvalues": [
+        (asyncio.TimeoutError(), "read"),
+        (TimeoutError("timed out"), "read"),
+        (BotoConnectTimeout(endpoint_url="http://h:1/b"), "connect"),
+        (BotoReadTimeout(endpoint_url="http://h:1/b"), "read"),
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host http://h:1"), "connect"),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), "read"),
+        (ServiceRequestTimeoutError("Timeout on connect"), "connect"),
+        (ServiceResponseTimeoutError("Timeout on reading"), "read"),
+        (
+            RuntimeError(
+                "Generic S3 error: error sending request for url (http://h:1/b/k): operation timed out"
+            ),
+            "read",
+        ),
+        (chained(RuntimeError("upload failed"), BotoReadTimeout(endpoint_url="http://h:1/b")), "read"),
+    ],
+    "ids": [
+        "asyncio",
+        "builtin",
+        "botocore-connect",
+        "botocore-read",
+        "aiohttp-connect",
+        "aiohttp-read",
+        "azure-connect",
+        "azure-read",
+        "obstore-text",
+        "chained",
+    ],
+}
+
+
 class TestIsRetryable:
     @pytest.mark.parametrize(**RETRYABLE)
     def test_retryable(self, exc: BaseException) -> None:
@@ -141,6 +184,12 @@ class TestIsRetryable:
     def test_persist_error_in_chain_stops_the_search(self) -> None:
         """An error persist raised on purpose is final, whatever caused it."""
         assert not is_retryable(chained(DataNotFoundError("gone"), ConnectionResetError()))
+
+    @pytest.mark.parametrize(**TIMEOUTS)
+    def test_timeouts_are_retryable(self, exc: BaseException, kind: str) -> None:
+        """A timed-out request is one attempt of the retry budget, on every client."""
+        assert is_retryable(exc)
+        assert timeout_kind(exc) == kind
 
 
 class TestRetryDelay:
@@ -247,6 +296,22 @@ class TestRetryCall:
 
 
 class TestRedact:
+    def test_password_in_url(self) -> None:
+        """The password of a URL's user-info is masked; user, host and path are kept."""
+        text = "cannot reach http://admin:pa55word@minio.local:9000/bucket/key"
+        assert redact(text, []) == f"cannot reach http://admin:{MASK}@minio.local:9000/bucket/key"
+
+    def test_azure_container_at_account_is_not_a_password(self) -> None:
+        """``abfs://container@account`` has no password to mask."""
+        assert (
+            redact("abfs://data@acct.dfs.core.windows.net/x", []) == "abfs://data@acct.dfs.core.windows.net/x"
+        )
+
+    def test_presigned_credential_and_gcs_signature(self) -> None:
+        """X-Amz-Credential and X-Goog-Signature values are masked too."""
+        url = "https://h/k?X-Amz-Credential=AKID%2F2026&X-Goog-Signature=abc"
+        assert redact(url, []) == f"https://h/k?X-Amz-Credential={MASK}&X-Goog-Signature={MASK}"
+
     def test_replaces_secret(self) -> None:
         """A secret value is replaced with the mask."""
         assert redact("key=hunter2 failed", ["hunter2"]) == f"key={MASK} failed"

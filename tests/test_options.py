@@ -321,18 +321,39 @@ CONFIGURED = DataConfig(
     azure=AzureBlobStorageConfig(account_name="acct"),
 )
 
+S3_LIMITS = {"config_kwargs": {"connect_timeout": 10.0, "read_timeout": 60.0}}
+"""What the default generic.connect_timeout and read_timeout add to S3 options."""
+AZURE_LIMITS = {"connection_timeout": 10, "read_timeout": 60}
+"""What the default generic.connect_timeout and read_timeout add to Azure options."""
+
 PROTOCOL_CASES: dict[str, Any] = {
     "argnames": ("protocol", "expected"),
     "argvalues": [
         ("file", {"auto_mkdir": True}),
         ("local", {"auto_mkdir": True}),
-        ("s3", {"cache_regions": True, "key": "AKID", "client_kwargs": {"endpoint_url": "http://s3:1"}}),
-        ("s3a", {"cache_regions": True, "key": "AKID", "client_kwargs": {"endpoint_url": "http://s3:1"}}),
+        (
+            "s3",
+            {
+                "cache_regions": True,
+                "key": "AKID",
+                "client_kwargs": {"endpoint_url": "http://s3:1"},
+                **S3_LIMITS,
+            },
+        ),
+        (
+            "s3a",
+            {
+                "cache_regions": True,
+                "key": "AKID",
+                "client_kwargs": {"endpoint_url": "http://s3:1"},
+                **S3_LIMITS,
+            },
+        ),
         ("gs", {"project": "proj"}),
         ("gcs", {"project": "proj"}),
-        ("abfs", {"account_name": "acct", "anon": False}),
-        ("abfss", {"account_name": "acct", "anon": False}),
-        ("az", {"account_name": "acct", "anon": False}),
+        ("abfs", {"account_name": "acct", "anon": False, **AZURE_LIMITS}),
+        ("abfss", {"account_name": "acct", "anon": False, **AZURE_LIMITS}),
+        ("az", {"account_name": "acct", "anon": False, **AZURE_LIMITS}),
     ],
 }
 """Every protocol persist configures and the options it gets from CONFIGURED."""
@@ -369,9 +390,13 @@ class TestStorageOptions:
 
     def test_anonymous_is_passed_on(self) -> None:
         """anonymous=True reaches the backend's translation function."""
-        assert get_fsspec_storage_options("s3", None, anonymous=True) == {"cache_regions": True, "anon": True}
+        assert get_fsspec_storage_options("s3", None, anonymous=True) == {
+            "cache_regions": True,
+            "anon": True,
+            **S3_LIMITS,
+        }
         assert get_fsspec_storage_options("gs", None, anonymous=True) == {"token": "anon"}
-        assert get_fsspec_storage_options("abfs", None, anonymous=True) == {"anon": True}
+        assert get_fsspec_storage_options("abfs", None, anonymous=True) == {"anon": True, **AZURE_LIMITS}
 
     def test_no_config_means_defaults_and_no_environment(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -383,9 +408,9 @@ class TestStorageOptions:
         config_file = tmp_path / "c.yaml"
         config_file.write_text("gcs:\n  project: file-project\n", encoding="utf-8")
         monkeypatch.setenv("PERSIST_CONFIG", str(config_file))
-        assert get_fsspec_storage_options("s3") == {"cache_regions": True}
+        assert get_fsspec_storage_options("s3") == {"cache_regions": True, **S3_LIMITS}
         assert get_fsspec_storage_options("gs") == {}
-        assert get_fsspec_storage_options("abfs") == {"anon": False}
+        assert get_fsspec_storage_options("abfs") == {"anon": False, **AZURE_LIMITS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,3 +468,47 @@ def test_secrets_are_unwrapped_only_in_the_translation_modules() -> None:
         if re.search(r"\bget_secret_value\b", path.read_text(encoding="utf-8"))
     )
     assert users == ["_plan.py", "options.py"]
+
+
+# --------------------------------------------------------------------------------------------
+# timeouts in every client's terms
+
+
+class TestTimeouts:
+    LIMITS = GenericPersistenceConfig(connect_timeout=2, read_timeout=7.5)
+
+    def test_s3_gets_botocore_connect_and_read_timeouts(self) -> None:
+        """botocore's read_timeout is a limit per read (aiohttp sock_read), not per request."""
+        options = get_fsspec_storage_options("s3", DataConfig(generic=self.LIMITS))
+        assert options["config_kwargs"] == {"connect_timeout": 2.0, "read_timeout": 7.5}
+
+    def test_s3_timeouts_sit_beside_retries_and_addressing(self) -> None:
+        s3 = S3Config(retries=0, addressing_style="path")
+        options = get_fsspec_storage_options("s3", DataConfig(s3=s3, generic=self.LIMITS))
+        assert options["config_kwargs"] == {
+            "s3": {"addressing_style": "path"},
+            "retries": {"total_max_attempts": 1, "mode": "standard"},
+            "connect_timeout": 2.0,
+            "read_timeout": 7.5,
+        }
+
+    def test_flytekit_style_call_leaves_botocore_defaults(self) -> None:
+        """s3_setup_args(cfg) without timeouts gives what flytekit's call gave."""
+        assert s3_setup_args(S3Config()) == {"cache_regions": True}
+
+    def test_azure_gets_whole_seconds_of_at_least_one(self) -> None:
+        config = DataConfig(
+            azure=AzureBlobStorageConfig(account_name="a"),
+            generic=GenericPersistenceConfig(connect_timeout=0.2, read_timeout=7.5),
+        )
+        options = get_fsspec_storage_options("abfs", config)
+        assert (options["connection_timeout"], options["read_timeout"]) == (1, 8)
+
+    def test_gcs_gets_per_read_limits_not_a_total(self) -> None:
+        """A total limit would cut long healthy transfers; gcsfs gets connect and sock_read."""
+        limit = gcs_setup_args(GCSConfig(), timeouts=self.LIMITS)["requests_timeout"]
+        assert (limit.total, limit.connect, limit.sock_connect, limit.sock_read) == (None, 2.0, 2.0, 7.5)
+
+    def test_gcs_storage_options_stay_plain_json(self) -> None:
+        """The shared options hold no aiohttp object (persist options prints them as JSON)."""
+        assert "requests_timeout" not in get_fsspec_storage_options("gs", DataConfig(generic=self.LIMITS))

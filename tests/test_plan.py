@@ -8,11 +8,13 @@ import pytest
 from pydantic import SecretStr
 
 import persist.options
+from persist import _fs
 from persist._plan import (
     AZURE_MAX_BLOCKS,
     S3_MAX_PARTS,
     RetryBudget,
     choose_engine,
+    endpoint_host,
     obstore_part_size,
     obstore_setup_args,
     plan_for,
@@ -21,11 +23,19 @@ from persist._plan import (
 from persist.config import (
     AzureBlobStorageConfig,
     DataConfig,
+    GCSConfig,
     GenericPersistenceConfig,
     MiB,
     S3Config,
 )
 from persist.options import get_additional_fsspec_call_kwargs
+
+OBSTORE_LIMITS = {
+    "connect_timeout": timedelta(seconds=10),
+    "read_timeout": timedelta(seconds=60),
+    "timeout": timedelta(hours=24),
+}
+"""obstore client options from the default timeouts: a per-read limit, the total one far off."""
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
@@ -126,7 +136,7 @@ class TestObstoreSetupArgs:
             "virtual_hosted_style_request": False,
             "checksum_algorithm": "sha256",
         }
-        assert args["client_options"] == {"allow_http": True}
+        assert args["client_options"] == {"allow_http": True, **OBSTORE_LIMITS}
         assert args["retry_config"]["max_retries"] == 5
         assert args["retry_config"]["backoff"]["init_backoff"] == timedelta(seconds=5)
 
@@ -156,7 +166,7 @@ class TestObstoreSetupArgs:
             "account_key": AZURITE_KEY,
             "endpoint": "http://127.0.0.1:10000/devstoreaccount1",
         }
-        assert args["client_options"] == {"allow_http": True}
+        assert args["client_options"] == {"allow_http": True, **OBSTORE_LIMITS}
 
     def test_azure_connection_string_and_sas(self) -> None:
         text = "DefaultEndpointsProtocol=http;AccountName=acc;AccountKey=KK;BlobEndpoint=http://127.0.0.1:10000/acc;"
@@ -262,10 +272,15 @@ class TestPlan:
         assert plan.retry == RetryBudget(retries=4, backoff=1.0)
         assert plan.store_args["retry_config"]["max_retries"] == 0
 
-    def test_adlfs_and_gcsfs_keep_their_own_retries(self) -> None:
-        """Under adlfs and gcsfs the SDKs retry; persist adds no loop on top of theirs."""
-        config = DataConfig(azure=AZURE_KEYS, generic=_engine("fsspec"))
-        assert plan_for(config, "abfs").retry.retries == 0
+    def test_azure_budget_governs_adlfs_too(self) -> None:
+        """persist's adlfs client makes one attempt per call, so azure.retries applies there too."""
+        azure = AZURE_KEYS.model_copy(update={"retries": 4})
+        plan = plan_for(DataConfig(azure=azure, generic=_engine("fsspec")), "abfs")
+        assert (plan.engine, plan.retry.retries) == ("fsspec", 4)
+        assert plan.fs_tune[_fs.AZURE_CLIENT_OPTIONS]["retry_total"] == 0
+
+    def test_gcsfs_keeps_its_own_retries(self) -> None:
+        """gcsfs retries inside itself and cannot be told not to: persist adds no loop on top."""
         assert plan_for(DataConfig(), "gs").retry.retries == 0
 
     def test_caller_put_kwargs_choose_fsspec(self) -> None:
@@ -308,3 +323,72 @@ def test_options_exports_only_translation() -> None:
         "get_fsspec_storage_options",
         "s3_setup_args",
     }
+
+
+class TestTimeouts:
+    LIMITS = GenericPersistenceConfig(connect_timeout=2, read_timeout=7.5)
+
+    @pytest.mark.parametrize("protocol", ["s3", "abfs"])
+    def test_obstore_gets_connect_and_read_timeouts(self, protocol: str) -> None:
+        options = obstore_setup_args(protocol, DataConfig(generic=self.LIMITS))["client_options"]
+        assert options["connect_timeout"] == timedelta(seconds=2)
+        assert options["read_timeout"] == timedelta(seconds=7.5)
+        assert options["timeout"] >= timedelta(hours=1)
+
+    def test_persists_own_gcsfs_gets_the_limits(self) -> None:
+        """Only persist's own GCS filesystem gets the aiohttp limits (the public options stay JSON)."""
+        limit = plan_for(DataConfig(generic=self.LIMITS), "gs").fs_options["requests_timeout"]
+        assert (limit.connect, limit.sock_read) == (2.0, 7.5)
+
+    def test_persists_own_adlfs_makes_one_attempt_with_the_limits(self) -> None:
+        """adlfs's blob client: persist's limits on every request, no retries of its own."""
+        config = DataConfig(
+            azure=AZURE_KEYS,
+            generic=_engine("fsspec").model_copy(update={"read_timeout": timedelta(seconds=7.5)}),
+        )
+        tune = plan_for(config, "abfs").fs_tune
+        assert tune[_fs.AZURE_CLIENT_OPTIONS] == {
+            "connection_timeout": 10.0,
+            "read_timeout": 7.5,
+            "retry_total": 0,
+        }
+
+
+class TestEndpointHost:
+    @pytest.mark.parametrize(
+        ("protocol", "config", "expected"),
+        [
+            ("s3", DataConfig(), "s3.amazonaws.com"),
+            ("s3", DataConfig(s3=S3Config(region="eu-west-1")), "s3.eu-west-1.amazonaws.com"),
+            ("s3", DataConfig(s3=S3Config(endpoint="http://127.0.0.1:9000/")), "127.0.0.1:9000"),
+            ("gs", DataConfig(), "storage.googleapis.com"),
+            ("gs", DataConfig(gcs=GCSConfig(endpoint="http://[::1]:4443")), "[::1]:4443"),
+            (
+                "abfs",
+                DataConfig(azure=AzureBlobStorageConfig(account_name="acct")),
+                "acct.blob.core.windows.net",
+            ),
+            (
+                "abfs",
+                DataConfig(
+                    azure=AzureBlobStorageConfig(account_host="http://127.0.0.1:10000/devstoreaccount1")
+                ),
+                "127.0.0.1:10000",
+            ),
+            (
+                "abfs",
+                DataConfig(
+                    azure=AzureBlobStorageConfig(
+                        connection_string=SecretStr("AccountKey=K;BlobEndpoint=https://h.example:444/acc;")
+                    )
+                ),
+                "h.example:444",
+            ),
+            ("file", DataConfig(), None),
+        ],
+    )
+    def test_endpoint_named_without_credentials(
+        self, protocol: str, config: DataConfig, expected: str
+    ) -> None:
+        """Errors name the host and port requests go to."""
+        assert endpoint_host(protocol, config) == expected

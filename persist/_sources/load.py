@@ -232,10 +232,19 @@ def default_sources(
     return [traced for traced in sources if traced is not None]
 
 
-def file_sources(model: type[BaseModel], path: str | os.PathLike[str]) -> list[Traced]:
-    """One YAML file on its own (``DataConfig.from_yaml``, ``persist validate`` without --env)."""
-    traced = _build(lambda: YamlFileSource(settings_class(model), path, {}))
-    return [] if traced is None else [traced]
+def file_sources(
+    model: type[BaseModel], path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> list[Traced]:
+    """One YAML file on its own (``DataConfig.from_yaml``, ``persist validate`` without --env).
+
+    ``overrides`` (sections given in code, or the CLI's timeout options) win over the file.
+    """
+    settings = settings_class(model)
+    sources = [
+        _build(lambda: KeywordSource(settings, overrides)) if overrides else None,
+        _build(lambda: YamlFileSource(settings, path, {})),
+    ]
+    return [traced for traced in sources if traced is not None]
 
 
 def _ignored_controls(environ: Mapping[str, str]) -> Traced | None:
