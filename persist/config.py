@@ -490,7 +490,9 @@ class StoreConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_backend(self) -> StoreConfig:
-        """All prefixes of one backend; no section of another backend."""
+        """At least one prefix, all of one backend; no section of another backend."""
+        if not self.prefixes:
+            raise ValueError(at("prefixes", "give at least one URL prefix, such as s3://bucket/"))
         backends = {STORE_SCHEMES[p.partition("://")[0].lower()] for p in self.prefixes}
         if len(backends) > 1:
             raise ValueError(

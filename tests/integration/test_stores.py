@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from persist import DataConfig, DownloadError, FileAccessProvider, PersistError, UploadError
+from persist import DataConfig, DownloadError, FileAccessProvider, UploadError
 from persist._fs import clear_filesystem_cache
 from tests.integration.faultproxy import FaultProxy
 from tests.integration.servers import (
