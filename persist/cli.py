@@ -1035,19 +1035,19 @@ def _walk_totals(path: str) -> tuple[int, int]:
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line for scripts.")
 def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool, as_json: bool) -> None:
-    """Copy SRC to DST: uploads, downloads or local copies.
+    """Copy SRC to DST: uploads, downloads, local copies, or store to store.
 
     A downloaded file is written atomically, so an interrupted copy (Ctrl-C) never leaves a
     partial file at DST, and an interrupted upload leaves no object and no unfinished S3
     multipart upload; the one line printed says which files are complete (exit status 130).
-    A progress bar is shown on a terminal.
+    Between two remote locations (the same store or two), each object streams from one to the
+    other with no local copy and appears whole or not at all. A progress bar is shown on a
+    terminal.
     """
     from persist.provider import FileAccessProvider
 
     if as_json:
         _json_errors()
-    if is_remote(src) and is_remote(dst):
-        raise click.UsageError("copying between two remote locations is not supported; download first")
     config = _auto(config_file)
     source_dir = not is_remote(src) and os.path.isdir(strip_file_header(src))
     if source_dir and not recursive:
@@ -1066,7 +1066,9 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         provider: FileAccessProvider = FileAccessProvider(scratch, dst if is_remote(dst) else scratch, config)
         count = _FileCount(bar, totals[0])
         try:
-            if is_remote(src):
+            if is_remote(src) and is_remote(dst):
+                _remote_copy(provider, src, dst, recursive, count)
+            elif is_remote(src):
                 _download(provider, src, dst, recursive, count)
             else:
                 provider.put_data(src, dst, is_multipart=recursive, progress=count)
@@ -1102,6 +1104,20 @@ def _download(
         # Only now, on the rare failure, one more request: is there a folder (a prefix) there?
         if not recursive and _is_folder(provider, src):
             raise click.UsageError(f"{src} is a folder; use -r to copy it") from None
+        raise
+
+
+def _remote_copy(
+    provider: FileAccessProvider, src: str, dst: str, recursive: bool, progress: Callable[..., None]
+) -> None:
+    """Stream ``src`` into ``dst``, store to store; a folder without ``-r`` is a usage error."""
+    from persist.errors import InvalidInputError
+
+    try:
+        provider.copy(src, dst, recursive=recursive, progress=progress)
+    except InvalidInputError as err:
+        if not recursive and str(err).endswith("use -r to copy it"):
+            raise click.UsageError(str(err)) from None
         raise
 
 

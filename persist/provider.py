@@ -19,7 +19,7 @@ from persist._stores import config_for
 from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
-from persist.errors import DataNotFoundError, InvalidInputError
+from persist.errors import DataNotFoundError, InvalidInputError, UploadError
 from persist.options import FILE_PROTOCOLS, get_fsspec_storage_options
 from persist.paths import check_relative_key, get_file_tail, get_protocol, join, split_protocol
 from persist.paths import is_remote as _is_remote
@@ -426,6 +426,80 @@ class FileAccessProvider:
             if classify(again) is Kind.NOT_FOUND:
                 self._fail(again, "download", from_path, to_path, recursive=recursive)
             self._fail(first, "download", from_path, to_path, recursive=recursive)
+
+    # --- remote to remote -----------------------------------------------------------------
+
+    def copy(self, src: str, dst: str, recursive: bool = False, **kwargs: Any) -> str:
+        """Copy ``src`` (a folder when ``recursive``) to ``dst``, both remote, in any stores.
+
+        Each object streams from the store serving ``src`` into the one serving ``dst`` in
+        parts (``generic.write_chunk_size_bytes``), through bounded memory and with no local
+        copy; a folder keeps its relative layout. Each object appears whole or not at all: a
+        failed or interrupted copy abandons the object's upload instead of committing it.
+        ``progress=`` takes a ``persist._transfer.Progress`` callable.
+
+        Raises:
+            DataNotFoundError: ``src`` does not exist.
+            DownloadError: reading ``src`` failed; UploadError: writing ``dst`` failed.
+            InvalidInputError: ``src`` is a folder without ``recursive``, or a key has ``..``.
+        """
+        return run_sync(lambda: self._copy(src, dst, recursive, kwargs.get("progress")))
+
+    async def _copy(self, src: str, dst: str, recursive: bool, progress: Progress | None) -> str:
+        import asyncio
+
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(self._copy_blocking, src, dst, recursive, progress, stop)
+        except asyncio.CancelledError:
+            stop.set()  # the worker abandons the object in progress at its next part
+            raise
+
+    def _copy_blocking(
+        self, src: str, dst: str, recursive: bool, progress: Progress | None, stop: threading.Event
+    ) -> str:
+        from persist._copy import CopyFailed, copy_files, plan_copy
+
+        for path in (src, dst):
+            if not self.is_remote(path):
+                raise InvalidInputError(
+                    f"{path} is not remote; copy uses put_data or get_data for local paths"
+                )
+        # The plans' own filesystems: each store's options, and one retry budget (botocore's
+        # retries off on S3, as for every transfer).
+        src_plan, dst_plan = self._plan(src), self._plan(dst)
+        src_fs = build_filesystem(src_plan.protocol, src_plan.fs_options, tune=src_plan.fs_tune)
+        dst_fs = build_filesystem(dst_plan.protocol, dst_plan.fs_options, tune=dst_plan.fs_tune)
+        part = config_for(self._data_config, dst)[1].generic.write_chunk_size_bytes
+        try:
+            pairs = plan_copy(src_fs, src, dst, recursive)
+        except InvalidInputError:
+            raise
+        except Exception as exc:
+            self._fail(exc, "download", src, dst, recursive=recursive)
+        if progress is not None:
+            sizes = [size for _, _, size in pairs]
+            total = sum(size or 0 for size in sizes)
+            progress(0, 0, total_files=len(pairs), total_bytes=total)
+
+        def moved(files: int, nbytes: int) -> None:
+            if progress is not None:
+                progress(files, nbytes)
+
+        try:
+            copy_files(src_fs, dst_fs, pairs, part, moved, stop)
+        except CopyFailed as failed:
+            cause = failed.__cause__ or failed
+            where = f" at {failed.src}" if recursive else ""
+            if failed.side == "read":
+                self._fail(cause, "download", src, dst, recursive=recursive)
+            try:
+                self._fail(cause, "upload", src, dst)
+            except UploadError as err:
+                if where:
+                    err.args = (str(err).replace(" failed (", f" failed{where} (", 1),)
+                raise
+        return dst
 
     # --- errors -------------------------------------------------------------------------
 

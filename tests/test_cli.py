@@ -723,14 +723,6 @@ class TestCp:
         assert result.stderr.splitlines()[-1] == f"Error: {src} is a folder; use -r to copy it"
         assert not (tmp_path / "dst").exists()
 
-    def test_remote_to_remote(self, runner: CliRunner) -> None:
-        """Two remote locations are a usage error."""
-        result = invoke(runner, "cp", "s3://a/b", "gs://c/d")
-        assert result.exit_code == 2
-        assert result.stderr.splitlines()[-1] == (
-            "Error: copying between two remote locations is not supported; download first"
-        )
-
     def test_missing_source(self, runner: CliRunner, tmp_path: Path) -> None:
         """A missing source is a single `persist: error:` line, exit 1, no traceback."""
         missing = tmp_path / "nonexistent"
