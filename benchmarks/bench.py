@@ -1275,7 +1275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "argv": list(argv) if argv is not None else sys.argv[1:],
     }
     started = time.perf_counter()
-    when = dt.datetime.now(dt.timezone.utc)
+    when = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="persist-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         stack.enter_context(_children_tmpdir(work / "tmp"))

@@ -8,6 +8,7 @@ needs it, and nothing is created on disk until ``default_local_file_access_provi
 
 from __future__ import annotations
 
+import os as _os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,16 @@ __version__ = "0.1.0"
 
 _LAZY_LOCK = threading.RLock()
 _lazy: dict[str, Any] = {}
+
+
+def _fresh_lock_after_fork() -> None:
+    """A forked child keeps the parent's lazy values but not a lock a parent thread may hold."""
+    global _LAZY_LOCK
+    _LAZY_LOCK = threading.RLock()
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 
 
 def _build(name: str) -> Any:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -74,6 +75,8 @@ def _instantiate(protocol: str, options: dict[str, Any], tune: dict[str, Any]) -
     for name, value in tune.items():
         if name == AZURE_CLIENT_OPTIONS:
             _rebuild_azure_client(fs, value)
+        elif name == GCS_SINGLE_ATTEMPT:
+            _single_attempt_gcsfs(fs)
         else:
             setattr(fs, name, value)
     return fs
@@ -96,6 +99,30 @@ def _rebuild_azure_client(fs: Any, client_options: dict[str, Any]) -> None:
 
     old = fs.service_client
     fs.service_client = BlobServiceClient(account_url=old.url, credential=old.credential, **client_options)
+
+
+GCS_SINGLE_ATTEMPT = "gcs_single_attempt"
+"""A ``tune`` entry: persist's own gcsfs instance makes one attempt per request."""
+
+_GCSFS_RETRYING = ("_request", "_get_file_request", "_get_file_concurrent")
+"""gcsfs methods wrapped in its ``retry_request`` decorator (6 attempts, fixed at import)."""
+
+
+def _single_attempt_gcsfs(fs: Any) -> None:
+    """Make a gcsfs instance send each request once, so persist's retry budget is the only one.
+
+    gcsfs wraps its request methods in a retry decorator whose six attempts (with up to 32 s of
+    back-off between them) are fixed when gcsfs is imported, and nests them for downloads: an
+    endpoint that stalls took about 70 requests and 270 s to give up on with 1 s timeouts.
+    gcsfs has no option to turn it off, so this instance gets the undecorated methods (the
+    decorator library keeps them as ``__wrapped__``); other gcsfs instances are unchanged. A
+    gcsfs without them keeps its own retries.
+    """
+    for name in _GCSFS_RETRYING:
+        method = getattr(type(fs), name, None)
+        plain = getattr(method, "__wrapped__", None)
+        if plain is not None:
+            setattr(fs, name, plain.__get__(fs, type(fs)))
 
 
 _S3_SESSION: Any = None
@@ -123,6 +150,34 @@ def s3_session() -> Any:
 
 def _drop_expect_header(params: dict[str, Any], **kwargs: Any) -> None:
     params.get("headers", {}).pop("Expect", None)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: drop the parent's filesystems and take a fresh lock.
+
+    An inherited filesystem is bound to the parent's I/O loop, whose thread the child does not
+    have (fsspec starts a new loop in the child, and its instances then fail with "attached to
+    a different loop"), and the lock may have been held by a parent thread at the fork.
+    """
+    global _FS_LOCK, _S3_SESSION
+    _FS_LOCK = threading.Lock()
+    _FS_CACHE.clear()
+    _S3_SESSION = None
+    # fsspec forgets its I/O loop in a forked child itself only since 2025 (filesystem_spec
+    # #1790), and even then keeps the lock that guards the loop's creation (its hook resets a
+    # misnamed global), which a parent thread may hold: do both here, for every fsspec
+    # persist accepts. The next get_loop() starts a new loop thread in the child.
+    import sys
+
+    asyn: Any = sys.modules.get("fsspec.asyn")
+    if asyn is not None:
+        asyn.loop[0] = None
+        asyn.iothread[0] = None
+        asyn._lock = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def clear_filesystem_cache() -> None:

@@ -36,7 +36,7 @@ from persist.paths import split_protocol
 if TYPE_CHECKING:
     from persist._plan import Plan
 
-__all__ = ["ObstoreBackend", "clear_store_cache", "wait_for_handovers"]
+__all__ = ["ObstoreBackend", "clear_store_cache", "usable_here", "wait_for_handovers"]
 
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * MiB
@@ -73,6 +73,8 @@ class ObstoreBackend:
             if store is None:
                 from obstore.store import AzureStore, S3Store
 
+                global _RUNTIME_STARTED
+                _RUNTIME_STARTED = True
                 cls = AzureStore if self._azure else S3Store
                 store = _STORES[key] = cls(bucket, **self._plan.store_args)
                 _guard_exit()
@@ -323,6 +325,31 @@ def _handing_over() -> bool:
                 return True
             current = current.f_back
     return False
+
+
+# Whether this process has built an obstore store, and so started obstore's Rust (tokio)
+# runtime; and whether it is a fork of a process that had. A forked child has none of the
+# runtime's threads, and obstore offers no way to start a new runtime: every call would wait
+# forever. Such a child moves its bytes through fsspec instead (see ``usable_here``).
+_RUNTIME_STARTED = False
+_FORKED_AFTER_START = False
+
+
+def usable_here() -> bool:
+    """Whether obstore can run in this process: not in a fork of one where it already ran."""
+    return not _FORKED_AFTER_START
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: drop the parent's stores (their connections are the parent's) and lock."""
+    global _STORES_LOCK, _FORKED_AFTER_START
+    _STORES_LOCK = threading.Lock()
+    _STORES.clear()
+    _FORKED_AFTER_START = _FORKED_AFTER_START or _RUNTIME_STARTED
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def clear_store_cache() -> None:

@@ -8,9 +8,9 @@ unwraps secrets.
 Retry budgets, one per backend: S3 uses ``s3.retries`` / ``s3.backoff`` (``FLYTE_AWS_RETRIES``,
 ``FLYTE_AWS_BACKOFF_SECONDS``) and Azure ``azure.retries`` / ``azure.backoff``, on both engines;
 the clients underneath (botocore and s3fs, the Azure SDK client of persist's adlfs, obstore)
-make a single attempt per call, and a timed-out request counts as one attempt. GCS goes through
-gcsfs, whose retries (6 attempts on throttling, 5xx and resets) are fixed when gcsfs is
-imported, so persist adds none there. Local copies are not retried.
+make a single attempt per call, and a timed-out request counts as one attempt. GCS uses
+``gcs.retries`` / ``gcs.backoff`` the same way: persist's gcsfs makes one attempt per call
+(``_fs.GCS_SINGLE_ATTEMPT``). Local copies are not retried.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ OBSTORE_REQUEST_LIMIT = timedelta(hours=24)
 AZURE_CLIENT_OPTIONS = "azure_client_options"
 """The ``fs_tune`` entry ``_fs.build_filesystem`` reads as azure-core options for persist's adlfs
 client (the same name as ``_fs.AZURE_CLIENT_OPTIONS``, kept here so this module stays light)."""
+
+GCS_SINGLE_ATTEMPT = "gcs_single_attempt"
+"""A ``fs_tune`` entry: persist's gcsfs makes one attempt per call (``_fs.GCS_SINGLE_ATTEMPT``)."""
 
 OBSTORE_PART_SIZE = 8 * MiB
 """The obstore engine's upload part size when ``generic.write_chunk_size_bytes`` is not set."""
@@ -165,6 +168,11 @@ def plan_for(
         # The limits are an aiohttp object, so only persist's own gcsfs gets them (the public
         # options stay plain JSON).
         options = {**gcs_setup_args(data_config.gcs, anonymous=anonymous, timeouts=generic), **options}
+        gcs = data_config.gcs
+        retry = RetryBudget(retries=gcs.retries, backoff=gcs.backoff.total_seconds())
+        # persist's gcsfs makes one attempt per call (see _fs.GCS_SINGLE_ATTEMPT): gcs.retries
+        # governs, and a stalled endpoint costs one read timeout per attempt, not gcsfs's ~70.
+        tune[GCS_SINGLE_ATTEMPT] = True
     elif protocol in AZURE_PROTOCOLS:
         azure = data_config.azure
         retry = RetryBudget(retries=azure.retries, backoff=azure.backoff.total_seconds())

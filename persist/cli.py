@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -1180,7 +1180,7 @@ def iso_utc(value: Any) -> str | None:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, (int, float)):
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        moment = datetime.fromtimestamp(value, tz=UTC)
     else:
         text = str(value).strip()
         try:
@@ -1193,8 +1193,8 @@ def iso_utc(value: Any) -> str | None:
             except (TypeError, ValueError):
                 return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def main() -> None:

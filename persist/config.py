@@ -268,6 +268,15 @@ class GCSConfig(BaseModel):
     requester_pays: bool = False
     """Bill requests to ``project`` for requester-pays buckets. Env: PERSIST_GCS__REQUESTER_PAYS."""
 
+    retries: int = Field(default=3, ge=0)
+    """Retries after the first attempt for throttling, connection resets and timeouts of GCS
+    requests (2 means at most 3 attempts); persist's gcsfs makes one attempt per call instead
+    of gcsfs's own six. Env: PERSIST_GCS__RETRIES."""
+
+    backoff: Annotated[Seconds, AfterValidator(_bounded_backoff)] = timedelta(seconds=5)
+    """Base delay between GCS retries, doubled each retry, with jitter; seconds or ISO 8601,
+    at most 300 s. Env: PERSIST_GCS__BACKOFF."""
+
     _check_endpoint = field_validator("endpoint")(
         classmethod(lambda cls, v: _check_http_url(v, _GCS_CREDENTIALS))
     )
@@ -317,9 +326,9 @@ class AzureBlobStorageConfig(BaseModel):
     and sovereign clouds. Env: PERSIST_AZURE__ACCOUNT_HOST."""
 
     retries: int = Field(default=3, ge=0)
-    """Retries after the first attempt for throttling and connection resets of Azure requests
-    through the obstore engine (2 means at most 3 attempts); under adlfs the Azure SDK's own
-    policy applies. Env: PERSIST_AZURE__RETRIES."""
+    """Retries after the first attempt for throttling, connection resets and timeouts of Azure
+    requests, on both engines (2 means at most 3 attempts); the Azure clients underneath make
+    one attempt per call. Env: PERSIST_AZURE__RETRIES."""
 
     backoff: Annotated[Seconds, AfterValidator(_bounded_backoff)] = timedelta(seconds=5)
     """Base delay between Azure retries, doubled each retry, with jitter; seconds or ISO 8601,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pathlib
+import sys
 import tempfile
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
 from persist._backend import Entry, make_backend
@@ -63,12 +66,57 @@ class FileAccessProvider:
         data_config: DataConfig | None = None,
         execution_metadata: dict[str, Any] | None = None,
     ) -> None:
+        self._setup(local_sandbox_dir, raw_output_prefix, data_config, execution_metadata, None)
+
+    @classmethod
+    def from_environment(
+        cls,
+        local_sandbox_dir: str | os.PathLike[str],
+        raw_output_prefix: str,
+        execution_metadata: dict[str, Any] | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+    ) -> FileAccessProvider:
+        """A provider whose config is read with ``DataConfig.auto(config_file)`` wherever it is used.
+
+        It reads the config now, as ``data_config=None`` does, but a pickled copy carries no
+        config at all: unpickled on a worker (Dask, Ray, a process pool), it reads the config
+        again from the worker's own environment, config file and secrets directory. Use it to
+        keep credentials out of what is sent to workers.
+
+        Args:
+            local_sandbox_dir: a local working directory, as for ``FileAccessProvider``.
+            raw_output_prefix: where raw data goes, as for ``FileAccessProvider``.
+            execution_metadata: user metadata for uploaded objects; it travels with the provider.
+            config_file: a YAML config file; the path (not its content) travels, so each
+                worker reads its own copy. ``None``: ``PERSIST_CONFIG``, as ``DataConfig.auto``.
+
+        Raises:
+            ConfigError: the configuration found here is invalid.
+        """
+        provider = cls.__new__(cls)
+        source = _EnvironmentConfig(None if config_file is None else os.fspath(config_file))
+        provider._setup(local_sandbox_dir, raw_output_prefix, None, execution_metadata, source)
+        return provider
+
+    def _setup(
+        self,
+        local_sandbox_dir: str | os.PathLike[str],
+        raw_output_prefix: str,
+        data_config: DataConfig | None,
+        execution_metadata: dict[str, Any] | None,
+        environment: _EnvironmentConfig | None,
+    ) -> None:
+        """Build the provider's state: ``__init__``, ``from_environment`` and unpickling share it."""
         if local_sandbox_dir is None or os.fspath(local_sandbox_dir) == "":
             raise InvalidInputError("FileAccessProvider needs a local_sandbox_dir (a local directory)")
         if not raw_output_prefix:
             raise InvalidInputError("FileAccessProvider needs a raw_output_prefix, such as s3://bucket/raw/")
+        self._sandbox_root = os.fspath(local_sandbox_dir)
         self._local_sandbox_dir = pathlib.Path(local_sandbox_dir) / "local_flytekit"
         self._local_sandbox_dir.mkdir(parents=True, exist_ok=True)
+        self._environment = environment
+        if environment is not None:
+            data_config = DataConfig.auto(environment.config_file)
         self._data_config = data_config if data_config is not None else DataConfig.auto()
         self._execution_metadata = {str(k): str(v) for k, v in (execution_metadata or {}).items()}
         self._default_protocol = get_protocol(raw_output_prefix)
@@ -77,7 +125,39 @@ class FileAccessProvider:
             raw_output_prefix if raw_output_prefix.endswith(sep) else raw_output_prefix + sep
         )
         self._secrets = secret_values(self._data_config)
-        self._lock = threading.Lock()
+
+    # --- pickling: a provider travels to Dask, Ray and process-pool workers --------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a pickled provider carries: its arguments, never a client, loop, lock or cache.
+
+        The config travels as given, secrets included, unless the provider came from
+        ``from_environment``: then only the config file's path (if any) travels.
+        """
+        return {
+            "local_sandbox_dir": self._sandbox_root,
+            "raw_output_prefix": self._raw_output_prefix,
+            "data_config": None if self._environment is not None else self._data_config,
+            "execution_metadata": dict(self._execution_metadata),
+            "environment": self._environment,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild on the receiving side; clients and filesystems are built there on first use."""
+        self._setup(
+            state["local_sandbox_dir"],
+            state["raw_output_prefix"],
+            state["data_config"],
+            state["execution_metadata"],
+            state["environment"],
+        )
+
+    def __repr__(self) -> str:
+        source = "environment" if self._environment is not None else "given"
+        return (
+            f"{type(self).__name__}(local_sandbox_dir={self._sandbox_root!r}, "
+            f"raw_output_prefix={self._raw_output_prefix!r}, config={source})"
+        )
 
     # --- properties ---------------------------------------------------------------------
 
@@ -171,6 +251,13 @@ class FileAccessProvider:
     ) -> Transfer:
         """The transfer core over the backend the plan for ``path`` names."""
         plan = self._plan(path, anonymous=anonymous, put_kwargs=put_kwargs)
+        if plan.engine == "obstore" and not _obstore_usable():
+            # A fork of a process where obstore ran: plan this transfer as with engine: fsspec.
+            _, config, _ = config_for(self._data_config, path)
+            fsspec_only = config.model_copy(
+                update={"generic": config.generic.model_copy(update={"engine": "fsspec"})}
+            )
+            plan = plan_for(fsspec_only, plan.protocol, anonymous=plan.anonymous, put_kwargs=put_kwargs)
         enable_debug_logging(plan)
         backend = make_backend(plan, self._execution_metadata)
         retry = RetryPolicy(retries=plan.retry.retries, backoff=plan.retry.backoff)
@@ -698,6 +785,32 @@ class FileAccessProvider:
         finally:
             os.unlink(spool)
         return to_path
+
+
+@dataclass(frozen=True)
+class _EnvironmentConfig:
+    """Marks a provider from ``from_environment``: its config is read where it is unpickled."""
+
+    config_file: str | None
+
+
+_TOLD_FORKED_ENGINE = False
+
+
+def _obstore_usable() -> bool:
+    """False in a process forked after obstore ran in its parent (obstore cannot run there)."""
+    global _TOLD_FORKED_ENGINE
+    engine = sys.modules.get("persist._obstore")
+    if engine is None or engine.usable_here():
+        return True
+    if not _TOLD_FORKED_ENGINE:
+        _TOLD_FORKED_ENGINE = True
+        logging.getLogger("persist").info(
+            "process %d was forked after obstore ran in its parent, where obstore cannot run; "
+            "S3 and Azure transfers here use fsspec",
+            os.getpid(),
+        )
+    return False
 
 
 def _with_sep(path: str) -> str:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -788,7 +788,7 @@ class TestLs:
         assert rows[0]["size"] == 6
         assert all(set(r) == {"name", "type", "size", "modified"} for r in rows)
         mtime = (src / "a.txt").stat().st_mtime
-        assert rows[0]["modified"] == datetime.fromtimestamp(mtime, timezone.utc).strftime(ISO_FORMAT)
+        assert rows[0]["modified"] == datetime.fromtimestamp(mtime, UTC).strftime(ISO_FORMAT)
 
     def test_missing(self, runner: CliRunner, tmp_path: Path) -> None:
         """A missing path is one error line; exit 1."""
@@ -813,7 +813,7 @@ class TestIsoUtc:
     @pytest.mark.parametrize(
         ("value", "expected"),
         [
-            pytest.param(datetime(2026, 12, 2, 1, 2, 3, 456, tzinfo=timezone.utc), STAMP, id="s3fs-datetime"),
+            pytest.param(datetime(2026, 12, 2, 1, 2, 3, 456, tzinfo=UTC), STAMP, id="s3fs-datetime"),
             pytest.param(
                 datetime(2026, 12, 2, 2, 2, 3, tzinfo=timezone(timedelta(hours=1))), STAMP, id="other-zone"
             ),
@@ -821,7 +821,7 @@ class TestIsoUtc:
             pytest.param("2026-12-02T01:02:03.123456Z", STAMP, id="gcsfs-string"),
             pytest.param("Wed, 02 Dec 2026 01:02:03 GMT", STAMP, id="http-date"),
             pytest.param(
-                datetime(2026, 12, 2, 1, 2, 3, tzinfo=timezone.utc).timestamp() + 0.9, STAMP, id="local-mtime"
+                datetime(2026, 12, 2, 1, 2, 3, tzinfo=UTC).timestamp() + 0.9, STAMP, id="local-mtime"
             ),
             pytest.param(None, None, id="none"),
             pytest.param("yesterday", None, id="unreadable"),

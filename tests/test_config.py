@@ -71,6 +71,8 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("gcs", "token"): None,
     ("gcs", "endpoint"): None,
     ("gcs", "requester_pays"): False,
+    ("gcs", "retries"): 3,
+    ("gcs", "backoff"): timedelta(seconds=5),
     ("azure", "account_name"): None,
     ("azure", "account_key"): None,
     ("azure", "tenant_id"): None,

@@ -139,7 +139,7 @@ NOT_RETRYABLE: dict[str, Any] = {
 TIMEOUTS: dict[str, Any] = {
     "argnames": ("exc", "kind"),
     "argvalues": [
-        (asyncio.TimeoutError(), "read"),
+        (TimeoutError(), "read"),
         (TimeoutError("timed out"), "read"),
         (BotoConnectTimeout(endpoint_url="http://h:1/b"), "connect"),
         (BotoReadTimeout(endpoint_url="http://h:1/b"), "read"),

@@ -279,9 +279,24 @@ class TestPlan:
         assert (plan.engine, plan.retry.retries) == ("fsspec", 4)
         assert plan.fs_tune[_fs.AZURE_CLIENT_OPTIONS]["retry_total"] == 0
 
-    def test_gcsfs_keeps_its_own_retries(self) -> None:
-        """gcsfs retries inside itself and cannot be told not to: persist adds no loop on top."""
-        assert plan_for(DataConfig(), "gs").retry.retries == 0
+    def test_gcs_budget_governs_single_attempt_gcsfs(self) -> None:
+        """persist's gcsfs makes one attempt per call, so gcs.retries (not s3's) is the budget."""
+        plan = plan_for(DataConfig(gcs=GCSConfig(retries=2, backoff=0.5), s3=S3Config(retries=9)), "gs")
+        assert plan.retry == RetryBudget(retries=2, backoff=0.5)
+        assert plan.fs_tune == {_fs.GCS_SINGLE_ATTEMPT: True}
+
+    def test_gcsfs_instance_sends_each_request_once(self) -> None:
+        """persist's own gcsfs has gcsfs's retry decorators off; a gcsfs built elsewhere keeps them."""
+        import gcsfs
+
+        ours = _fs.build_filesystem(
+            "gs", {"token": "anon", "project": "p"}, tune={_fs.GCS_SINGLE_ATTEMPT: True}
+        )
+        theirs = gcsfs.GCSFileSystem(token="anon", project="p", skip_instance_cache=True)
+        for name in ("_request", "_get_file_request", "_get_file_concurrent"):
+            decorated = getattr(gcsfs.GCSFileSystem, name)
+            assert getattr(ours, name).__func__ is decorated.__wrapped__
+            assert getattr(theirs, name).__func__ is decorated
 
     def test_caller_put_kwargs_choose_fsspec(self) -> None:
         """Caller kwargs are s3fs put arguments: only the fsspec engine understands them."""

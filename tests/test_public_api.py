@@ -101,6 +101,13 @@ SYNC_METHODS = (
 """Transfer methods that run to completion when called, from any thread or event loop."""
 
 PROVIDER_EXTENSIONS = {
+    # A constructor whose config each worker reads itself (README "Running on many workers").
+    "from_environment": (
+        "(local_sandbox_dir: 'str | os.PathLike[str]', raw_output_prefix: 'str', "
+        "execution_metadata: 'dict[str, Any] | None' = None, "
+        "config_file: 'str | os.PathLike[str] | None' = None) -> 'FileAccessProvider'"
+    ),
+    "copy": "(self, src: 'str', dst: 'str', recursive: 'bool' = False, **kwargs: 'Any') -> 'str'",
     "ls": "(self, path: 'str') -> 'list[Entry]'",
     "rm_file": "(self, path: 'str') -> 'None'",
 }

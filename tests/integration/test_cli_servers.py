@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -538,7 +538,7 @@ class TestLsBackends:
         (row,) = json.loads(listing.stdout)
         assert (row["name"], row["type"], row["size"]) == (f"{uri}/sub/b.txt", "file", 7)
         assert re.fullmatch(ISO_UTC, row["modified"]), row
-        written = datetime.strptime(row["modified"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        written = datetime.strptime(row["modified"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         # The server's clock is this machine's: the time is the upload's, read as UTC.
         assert before - 5 <= written.timestamp() <= time.time() + 5
 

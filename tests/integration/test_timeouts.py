@@ -29,14 +29,11 @@ LIMIT = 1.0
 BOUND = 10 * LIMIT
 """Longest a client may take to give up on one attempt (ten times the limit)."""
 
-GCS_BOUND = 6 * LIMIT + 60
-"""gcsfs retries a timed-out request itself, 6 attempts with up to 33 s of its own back-off."""
-
 SECRET = "stall-secret-canary-0123456789"
 """The secret key of every config here; it must appear in no error."""
 
-ENGINES = ["s3-obstore", "s3-fsspec", "abfs-obstore", "abfs-fsspec"]
-"""Backend and engine pairs that persist's retry budget governs alone."""
+ENGINES = ["s3-obstore", "s3-fsspec", "abfs-obstore", "abfs-fsspec", "gs"]
+"""Backend and engine pairs; persist's retry budget governs each alone."""
 
 
 def stalled_config(kind: str, endpoint: str, retries: int = 0) -> DataConfig:
@@ -64,7 +61,9 @@ def stalled_config(kind: str, endpoint: str, retries: int = 0) -> DataConfig:
             "backoff": 0.01,
         }
         return DataConfig(azure=azure, s3={"retries": 5, "backoff": 60}, generic=generic)
-    return DataConfig(gcs={"endpoint": endpoint, "token": "anon", "project": "p"}, s3=s3, generic=generic)
+    # GCS's own budget (gcs.retries): gcsfs's six attempts are off on persist's instance.
+    gcs = {"endpoint": endpoint, "token": "anon", "project": "p", "retries": retries, "backoff": 0.01}
+    return DataConfig(gcs=gcs, s3={"retries": 5, "backoff": 60}, generic=generic)
 
 
 @pytest.fixture(autouse=True)
@@ -117,13 +116,6 @@ class TestStalledEndpoint:
         assert LIMIT * 0.5 <= elapsed < BOUND
         assert not (tmp_path / "copy.bin").exists()
 
-    def test_gcs_ends_despite_gcsfs_retries(self, tmp_path: Path) -> None:
-        """GCS too: each gcsfs attempt ends after the limit; gcsfs's own retries bound the rest."""
-        with stall_server("silent") as server:
-            err, elapsed = transfer("gs", server, "upload", tmp_path)
-        assert_timed_out(err, server, "upload")
-        assert elapsed < GCS_BOUND
-
 
 class TestRetryBudget:
     @pytest.mark.parametrize("kind", ENGINES)
@@ -136,8 +128,11 @@ class TestRetryBudget:
             with pytest.raises(DownloadError):
                 provider.get_data(f"{protocol}://bucket/raw/k", str(tmp_path / "copy.bin"))
             seen = list(server.requests)
-        assert len(seen) == 2, seen
-        assert seen[0] == seen[1]
+        # One attempt is one request, except on gcsfs, whose lookup of a file asks for the
+        # object and then for a folder of that name; either way the attempt is sent twice.
+        per_attempt = 2 if protocol == "gs" else 1
+        assert len(seen) == 2 * per_attempt, seen
+        assert seen[:per_attempt] == seen[per_attempt:]
 
 
 class TestCommandLine:
