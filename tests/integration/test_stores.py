@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -617,3 +618,45 @@ class TestRemoteCopyIsAtomicAndBounded:
         fs = provider.get_filesystem_for_path(f"gs://{gcs_bucket}/")
         assert fs.info(f"gs://{gcs_bucket}/large.bin")["size"] == size
         assert [p for p in (tmp_path / "sb").rglob("*") if p.is_file()] == []
+
+
+# -- validate --probe, several times, each naming its store and credentials ---------------------
+
+
+def test_probes_name_their_store_and_credentials(
+    runner: CliRunner, two_accounts: TwoAccounts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each probe reports the store it used and the kind of credentials; a wrong key fails only its own."""
+    acc = two_accounts
+    path = tmp_path / "stores.yaml"
+    path.write_text(
+        "stores:\n"
+        "  team_a:\n    prefixes: ['s3://team-a-']\n"
+        f"    s3: {{endpoint: '{acc.endpoint}', addressing_style: path, region: us-east-1, retries: 0}}\n"
+        f"  team_b:\n    prefixes: ['s3://{acc.bucket_b}/']\n"
+        f"    s3: {{endpoint: '{acc.endpoint}', addressing_style: path, region: us-east-1, retries: 0}}\n"
+    )
+    monkeypatch.setenv("PERSIST_STORES__TEAM_A__S3__ACCESS_KEY_ID", acc.key_a[0])
+    monkeypatch.setenv("PERSIST_STORES__TEAM_A__S3__SECRET_ACCESS_KEY", acc.key_a[1])
+    monkeypatch.setenv("PERSIST_STORES__TEAM_B__S3__ACCESS_KEY_ID", acc.key_b[0])
+    monkeypatch.setenv("PERSIST_STORES__TEAM_B__S3__SECRET_ACCESS_KEY", "wrong" + acc.key_b[1])
+    a, b = f"s3://{acc.bucket_a}/probes", f"s3://{acc.bucket_b}/probes"
+    result = invoke(runner, "validate", "--env", str(path), "--probe", a, "--probe", b)
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    first, second = lines.index(f"{path}: probe {a}"), lines.index(f"{path}: probe {b}")
+    assert lines[first + 1 : first + 3] == [
+        "  store   team_a (prefix s3://team-a-)",
+        "  auth    static keys from the config",
+    ]
+    assert lines[second + 1 : second + 3] == [
+        f"  store   team_b (prefix s3://{acc.bucket_b}/)",
+        "  auth    static keys from the config",
+    ]
+    assert re.fullmatch(re.escape(f"{path}: probe OK (") + r"\d+ ms\)", lines[second - 1])
+    assert "  write   FAILED" in lines[second + 3]
+    assert lines[second + 3].endswith(
+        "the secret key does not match the access key id (SignatureDoesNotMatch)"
+    )
+    assert acc.key_a[1] not in result.output
+    assert acc.key_b[1] not in result.output
