@@ -660,3 +660,29 @@ def test_probes_name_their_store_and_credentials(
     )
     assert acc.key_a[1] not in result.output
     assert acc.key_b[1] not in result.output
+
+
+def test_several_stores_example_runs() -> None:
+    """examples/several_stores.py (README "Several stores") runs and says which store served what."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "several_stores.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(
+        r"s3://team-a-raw/x\.csv: store minio \(prefix s3://team-a-\), endpoint http://127\.0\.0\.1:\d+",
+        lines[0],
+    )
+    assert re.fullmatch(
+        r"s3://results/x\.csv: store aws \(prefix s3://results/\), endpoint http://127\.0\.0\.1:\d+", lines[1]
+    )
+    assert lines[2] == "s3://elsewhere/x.csv: the top-level s3 section, endpoint None"
+    assert lines[3] == "read back from the aws store: ['a,b', '1,2']"
