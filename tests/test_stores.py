@@ -560,3 +560,14 @@ class TestCredentialKinds:
         assert describe_credentials("gs", DataConfig()) == (
             "application default credentials: GOOGLE_APPLICATION_CREDENTIALS (/adc.json)"
         )
+
+
+def test_stores_cannot_mix_with_flyte_layout(tmp_path: Path) -> None:
+    """A Flyte file (storage:) with a stores section is one error, not a silently ignored section."""
+    path = tmp_path / "flyte.yaml"
+    path.write_text("storage:\n  type: minio\nstores:\n  a:\n    prefixes: ['s3://a/']\n")
+    with pytest.raises(ConfigError) as info:
+        DataConfig.from_yaml(path)
+    assert str(info.value) == (
+        f"{path}: storage: mixes persist's layout (stores) with Flyte's storage section; use one layout per file"
+    )
