@@ -14,6 +14,8 @@ Schemes that name the same backend are one: ``s3a`` is ``s3``, ``gcs`` is ``gs``
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,6 +42,7 @@ def _split(url: str) -> tuple[str, list[str]]:
     return _CANONICAL_SCHEME.get(scheme, scheme), [part for part in rest.split("/") if part]
 
 
+@functools.lru_cache(maxsize=1024)  # each call matches every prefix: keep their normal forms
 def normalize_prefix(prefix: str) -> str:
     """A prefix in the form matching compares: canonical scheme, no empty segments.
 
@@ -78,16 +81,34 @@ def match_store(stores: Mapping[str, StoreConfig], url: str) -> StoreMatch | Non
     return None if best is None else best[1]
 
 
-@functools.lru_cache(maxsize=256)
+_DERIVED: dict[int, tuple[weakref.ref[DataConfig], dict[str, DataConfig]]] = {}
+"""Each config's store configs, built once: keyed by id, as hashing a whole config per call
+(every store's models) would cost more than the match itself. Entries go with their config."""
+_DERIVED_LOCK = threading.Lock()
+
+
+def _forget(key: int, _: object) -> None:
+    _DERIVED.pop(key, None)
+
+
 def _store_config(data_config: DataConfig, name: str) -> DataConfig:
-    store = data_config.stores[name]
-    return DataConfig(
-        s3=store.s3 or S3Config(),
-        gcs=store.gcs or GCSConfig(),
-        azure=store.azure or AzureBlobStorageConfig(),
-        # The one thing a store shares with the top level (documented in the README).
-        generic=data_config.generic,
-    )
+    key = id(data_config)
+    with _DERIVED_LOCK:
+        entry = _DERIVED.get(key)
+        if entry is None or entry[0]() is not data_config:
+            entry = (weakref.ref(data_config, functools.partial(_forget, key)), {})
+            _DERIVED[key] = entry
+        built = entry[1].get(name)
+        if built is None:
+            store = data_config.stores[name]
+            built = entry[1][name] = DataConfig(
+                s3=store.s3 or S3Config(),
+                gcs=store.gcs or GCSConfig(),
+                azure=store.azure or AzureBlobStorageConfig(),
+                # The one thing a store shares with the top level (documented in the README).
+                generic=data_config.generic,
+            )
+        return built
 
 
 def config_for(data_config: DataConfig, url: str) -> tuple[StoreMatch | None, DataConfig, bool]:
