@@ -416,7 +416,7 @@ STORE_SCHEMES: dict[str, str] = {
 _STORE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
-def at(field: str, message: str) -> str:
+def _at(field: str, message: str) -> str:
     """A validator message about ``field`` below the model that raises it (``prefixes: ...``).
 
     pydantic places a model validator's error on the model itself; the loader moves it onto the
@@ -426,7 +426,7 @@ def at(field: str, message: str) -> str:
 
 
 AT_SEP = " :: "
-"""Separates the field from the message in :func:`at`."""
+"""Separates the field from the message in :func:`_at` (the loader splits on it)."""
 
 
 def _check_prefix(value: str) -> str:
@@ -501,11 +501,11 @@ class StoreConfig(BaseModel):
     def _check_backend(self) -> StoreConfig:
         """At least one prefix, all of one backend; no section of another backend."""
         if not self.prefixes:
-            raise ValueError(at("prefixes", "give at least one URL prefix, such as s3://bucket/"))
+            raise ValueError(_at("prefixes", "give at least one URL prefix, such as s3://bucket/"))
         backends = {STORE_SCHEMES[p.partition("://")[0].lower()] for p in self.prefixes}
         if len(backends) > 1:
             raise ValueError(
-                at(
+                _at(
                     "prefixes",
                     "mixes backends (" + ", ".join(sorted(backends)) + "); use one store per backend",
                 )
@@ -514,7 +514,7 @@ class StoreConfig(BaseModel):
         for section in ("s3", "gcs", "azure"):
             if section != backend and getattr(self, section) is not None:
                 raise ValueError(
-                    at(
+                    _at(
                         section,
                         f"does not fit this store's {self.prefixes[0].partition('://')[0]}:// prefixes; "
                         f"its settings go in {'a' if backend == 'gcs' else 'an'} {backend} section",
@@ -596,7 +596,7 @@ class DataConfig(BaseModel):
         for name, store in stores.items():
             if not _STORE_NAME.fullmatch(name):
                 raise ValueError(
-                    at(
+                    _at(
                         name,
                         "a store name is lower-case letters, digits, _ and -, starting with a letter "
                         "(it is also the NAME of PERSIST_STORES__NAME__... variables)",
@@ -606,7 +606,7 @@ class DataConfig(BaseModel):
                 key = normalize_prefix(prefix)
                 if key in claimed:
                     raise ValueError(
-                        at(f"{name}.prefixes", f"{prefix!r} is also claimed by store {claimed[key]!r}")
+                        _at(f"{name}.prefixes", f"{prefix!r} is also claimed by store {claimed[key]!r}")
                     )
                 claimed[key] = name
         return stores

@@ -569,5 +569,41 @@ def test_stores_cannot_mix_with_flyte_layout(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         DataConfig.from_yaml(path)
     assert str(info.value) == (
-        f"{path}: storage: mixes persist's layout (stores) with Flyte's storage section; use one layout per file"
+        f"{path}: storage: mixes persist's layout (stores) with Flyte's storage section; "
+        "use one layout per file"
     )
+
+
+class TestMoreCredentialKinds:
+    def test_azure_service_principal_from_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With nothing configured, AZURE_* variables are DefaultAzureCredential's first choice."""
+        for name, value in (("AZURE_CLIENT_ID", "c"), ("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_SECRET", "s")):
+            monkeypatch.setenv(name, value)
+        assert (
+            describe_credentials("abfs", DataConfig())
+            == "service principal from AZURE_* environment variables"
+        )
+
+    def test_azure_nothing_found_names_the_fallbacks(self) -> None:
+        """Without configured or environment credentials, the probe says what azure-identity will try."""
+        assert describe_credentials("abfs", DataConfig()).startswith(
+            "DefaultAzureCredential: managed identity"
+        )
+
+    def test_gcs_gcloud_login(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """gcloud's application-default login file is named as such."""
+        (tmp_path / "application_default_credentials.json").write_text("{}")
+        monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+        assert describe_credentials("gs", DataConfig()) == (
+            "application default credentials: gcloud auth application-default login"
+        )
+
+    def test_gcs_default_lookup(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """With no token and no local credentials, gcsfs asks the metadata server, else goes anonymous."""
+        monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+        assert describe_credentials("gs", DataConfig()) == (
+            "gcsfs default lookup: metadata server if present, else anonymous"
+        )
+
+    def test_local_needs_none(self) -> None:
+        assert describe_credentials("file", DataConfig()) == "none needed (local disk)"

@@ -356,7 +356,7 @@ def validation_problems(
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         if AT_SEP in msg and loc and loc[0] == _STORES:
-            # A store's validator names the field it is about (config.at): place the error there.
+            # A store's validator names the field it is about (config._at): place the error there.
             field, msg = msg.split(AT_SEP, 1)
             loc = (*loc, *field.split("."))
         if loc and loc[0] == _STORES:
