@@ -560,6 +560,9 @@ class DataConfig(BaseModel):
     ``FLYTECTL_CONFIG``), the directory named by ``PERSIST_SECRETS_DIR``, the AWS Secrets
     Manager secret named by ``PERSIST_AWS_SECRET_ID``, then the defaults.
 
+    Named ``stores`` serve the URLs under their prefixes with their own section (and only the
+    top-level ``generic``); every other URL uses the top-level sections.
+
     **Usage**: ``DataConfig.auto("storage.yaml").s3.endpoint``
     """
 

@@ -607,3 +607,16 @@ class TestMoreCredentialKinds:
 
     def test_local_needs_none(self) -> None:
         assert describe_credentials("file", DataConfig()) == "none needed (local disk)"
+
+
+def test_stores_given_in_code_win_field_by_field(tmp_path: Path) -> None:
+    """Keyword arguments may give stores as models or mappings; they win over the file."""
+    path = tmp_path / "prod.yaml"
+    path.write_text("stores:\n  a:\n    prefixes: ['s3://a/']\n    s3: {region: file}\n")
+    config = DataConfig.auto(
+        path, stores={"a": {"s3": {"region": "code"}}, "b": StoreConfig(prefixes=("gs://b/",))}
+    )
+    assert config.stores["a"].prefixes == ("s3://a/",)
+    assert config.stores["a"].s3 is not None
+    assert config.stores["a"].s3.region == "code"
+    assert config.stores["b"].backend == "gcs"
