@@ -15,6 +15,7 @@ from persist._sources._common import (
     SECRETS_DIR_ENV,
     Explained,
     Layer,
+    ListFriendly,
     Origin,
     blank,
     named_field,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SecretsDirSource"]
 
 
-class SecretsDirSource(NestedSecretsSettingsSource, Explained):
+class SecretsDirSource(ListFriendly, NestedSecretsSettingsSource, Explained):
     """One file per value, named like the variable (``PERSIST_S3__SECRET_ACCESS_KEY``, any case).
 
     pydantic-settings' class walks the directory (skipping hidden entries such as Kubernetes'
@@ -90,9 +91,8 @@ class SecretsDirSource(NestedSecretsSettingsSource, Explained):
                 reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
                 self.found.problems.append(ConfigError(shown, "", f"cannot read the secret file: {reason}"))
                 continue
-            section, name = named
             values[relative] = value
-            self.found.origins[(section, name)] = Origin(shown, f"{section}.{name}")
+            self.found.origins[named] = Origin(shown, ".".join(named))
         self._read = values
         return parse_env_vars(values, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
