@@ -205,9 +205,12 @@ def enable_debug_logging(plan: Plan) -> None:
 
 
 def secret_values(data_config: DataConfig) -> list[str]:
-    """Every secret value the config holds, for masking them out of error text."""
+    """Every secret value the config holds, every store's included, for masking them out of text."""
     values: list[str] = []
-    for section in (data_config.s3, data_config.gcs, data_config.azure, data_config.generic):
+    sections: list[Any] = [data_config.s3, data_config.gcs, data_config.azure, data_config.generic]
+    for store in data_config.stores.values():
+        sections.extend(section for section in (store.s3, store.gcs, store.azure) if section is not None)
+    for section in sections:
         for name in type(section).model_fields:
             value = getattr(section, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
@@ -323,6 +326,8 @@ def obstore_setup_args(protocol: str, data_config: DataConfig, anonymous: bool =
         config["region"] = s3.region or "us-east-1"
         style = s3.addressing_style
         config["virtual_hosted_style_request"] = style == "virtual" or (style == "auto" and not endpoint)
+        if s3.requester_pays:
+            config["request_payer"] = True
         if s3.upload_checksum and not anonymous:
             config["checksum_algorithm"] = "sha256"
     elif protocol in AZURE_PROTOCOLS:

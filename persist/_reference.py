@@ -102,7 +102,26 @@ def config_reference_markdown() -> str:
                 field_description(info),
             ]
             rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |\n")
+    rows.extend(_store_rows())
     return _HEADER + "".join(rows)
+
+
+def _store_rows() -> list[str]:
+    """Rows of a named store's own fields (``stores.<name>.*``); its sections take the fields above."""
+    from persist.config import StoreConfig
+
+    rows = []
+    for name, info in StoreConfig.model_fields.items():
+        if name in SECTIONS:
+            kind = f"the `{name}` section's fields"
+            default = "unset (the section's defaults)"
+        else:
+            kind = "list of URL prefixes" if name == "prefixes" else _type_name(info.annotation, info)
+            default = "required" if info.is_required() else _default(info.default)
+        var = f"`PERSIST_STORES__<NAME>__{name.upper()}" + ("__<FIELD>`" if name in SECTIONS else "`")
+        cells = [f"`stores.<name>.{name}`", kind, default, var, field_description(info)]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |\n")
+    return rows
 
 
 def replace_section(text: str, table: str) -> str:

@@ -81,7 +81,7 @@ def _flytekit_layout() -> dict[str, Any]:
                 "additionalProperties": True,
             }
         },
-        "not": {"anyOf": [{"required": [section]} for section in SECTIONS]},
+        "not": {"anyOf": [{"required": [section]} for section in (*SECTIONS, "stores")]},
         "additionalProperties": True,
     }
 

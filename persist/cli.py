@@ -252,7 +252,7 @@ def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
             report.problems.extend(str(p) for p in err.problems)
     layer = file_sources(DataConfig, path)[0]()
     report.bucket = layer.bucket[0] if layer.bucket else None
-    report.protocols = _file_protocols(origins, report.bucket)
+    report.protocols = _file_protocols(origins, report.bucket, report.config)
     notes = _file_notes(path, layer)
     if strict:
         report.problems.extend(notes)
@@ -276,25 +276,37 @@ def _file_notes(path: str, layer: Layer) -> list[str]:
                 f"{path}: {key}: secret written in the file; set {env_name(loc[0], loc[1])} "
                 f"or put it in a file in the {SECRETS_DIR_ENV} directory"
             )
+        elif len(loc) == 4 and loc[0] == "stores" and (loc[2], loc[3]) in SECRET_FIELDS:
+            var = "PERSIST_" + "__".join(part.upper() for part in loc)
+            notes.append(
+                f"{path}: {key}: secret written in the file; set {var} "
+                f"or put it in a file in the {SECRETS_DIR_ENV} directory"
+            )
     return notes
 
 
 _SECTION_PROTOCOLS = {"s3": "s3", "gcs": "gs", "azure": "abfs"}
 
 
-def _file_protocols(origins: dict[tuple[str, ...], Origin], bucket: str | None) -> tuple[str, ...]:
+def _file_protocols(
+    origins: dict[tuple[str, ...], Origin], bucket: str | None, config: DataConfig | None = None
+) -> tuple[str, ...]:
     """The protocols a config serves: its storage sections' and its bucket's, else ``file``."""
     used = {_SECTION_PROTOCOLS[loc[0]] for loc in origins if loc and loc[0] in _SECTION_PROTOCOLS}
+    if config is not None:  # each store serves its prefixes' protocol
+        used.update(get_protocol(prefix) for store in config.stores.values() for prefix in store.prefixes)
     if bucket:
         used.add(get_protocol(bucket))
     return tuple(sorted(used)) or ("file",)
 
 
-def _backend_lines(report: FileReport, config: DataConfig, probe: str | None) -> tuple[list[str], list[str]]:
+def _backend_lines(
+    report: FileReport, config: DataConfig, probes: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
     """The file's backend versions line, and its known-bad findings (problems under --strict)."""
     from persist._versions import backends_for, find_known_bad, installed_version
 
-    protocols = report.protocols if not probe else (get_protocol(probe), *report.protocols)
+    protocols = (*(get_protocol(uri) for uri in probes if uri), *report.protocols)
     protocols = tuple(dict.fromkeys(protocols))
     names = backends_for(protocols, config)
     versions = ", ".join(f"{name} {installed_version(name) or 'not installed'}" for name in names)
@@ -324,9 +336,11 @@ def _backend_lines(report: FileReport, config: DataConfig, probe: str | None) ->
     metavar="URI",
     is_flag=False,
     flag_value="",
+    multiple=True,
     help="Write, read back, list and delete a small object under URI with each file's config; "
     "without URI (last, or before another option), under the bucket the file names "
-    "(Flyte's storage.container).",
+    "(Flyte's storage.container). Repeatable; each probe names the store serving it and the "
+    "kind of credentials it uses.",
 )
 @click.option(
     "--timeout",
@@ -342,7 +356,7 @@ def validate(
     use_env: bool,
     strict: bool,
     show_versions: bool,
-    probe: str | None,
+    probe: tuple[str, ...],
     probe_timeout: float,
 ) -> None:
     """Check config files; print every problem as FILE: field: message.
@@ -353,9 +367,9 @@ def validate(
     Exit status: 0 when every file is valid (and every probe passed), 1 otherwise, 2 for
     usage errors.
     """
-    if not files and probe and "://" not in probe and os.path.isfile(probe):
+    if not files and len(probe) == 1 and "://" not in probe[0] and os.path.isfile(probe[0]):
         # `validate --probe FILE`: click took the file for the probe's URI.
-        files, probe = (probe,), ""
+        files, probe = (probe[0],), ("",)
     if not files:
         raise click.UsageError("Missing argument 'FILE...'.")
     ok = True
@@ -375,8 +389,10 @@ def validate(
         click.echo(f"{path}: OK")
         if show_versions:
             click.echo("\n".join(versions))
-        if probe is not None and report.config is not None:
-            target = probe or report.bucket
+        if report.config is None:
+            continue
+        for uri in probe:
+            target = uri or report.bucket
             if not target:
                 click.echo(
                     f"{path}: probe: no URI given and the file names no bucket (storage.container); "
@@ -402,6 +418,8 @@ def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) 
     secrets = secret_values(config)
     started = time.perf_counter()
     click.echo(f"{label}: probe {uri}")
+    click.echo(f"  {'store':<7} {_probe_store(config, uri)}")
+    click.echo(f"  {'auth':<7} {_probe_credentials(config, uri)}")
     with _scratch_dir() as scratch:
         provider = FileAccessProvider(scratch, uri, config)
         target = join(provider.raw_output_prefix, name, sep="/" if is_remote(uri) else os.sep)
@@ -467,6 +485,36 @@ def run_probe(label: str, config: DataConfig, uri: str, deadline: float = 30.0) 
     total = (time.perf_counter() - started) * 1000
     click.echo(f"{label}: probe {'OK' if ok else 'FAILED'} ({total:.0f} ms)")
     return ok
+
+
+def _probe_store(config: DataConfig, uri: str) -> str:
+    """Which store serves ``uri``, for the probe's ``store`` line."""
+    from persist._stores import match_store
+    from persist.paths import get_protocol
+
+    found = match_store(config.stores, uri)
+    if found is not None:
+        return f"{found.name} (prefix {found.prefix})"
+    if not is_remote(uri):
+        return "none (local disk)"
+    protocol = get_protocol(uri)
+    section = {"s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}.get(
+        protocol, protocol
+    )
+    return f"none: the top-level {section} section"
+
+
+def _probe_credentials(config: DataConfig, uri: str) -> str:
+    """The kind of credentials the probe's requests carry (never a secret)."""
+    from persist._credentials import describe_credentials
+    from persist._stores import config_for
+    from persist.paths import get_protocol
+
+    _, served, anonymous = config_for(config, uri)
+    try:
+        return describe_credentials(get_protocol(uri), served, anonymous)
+    except Exception as exc:  # a broken profile file must not stop the probe itself
+        return f"unknown ({type(exc).__name__})"
 
 
 def _cleanup_after_deadline(
@@ -610,6 +658,50 @@ def _effective(loaded: Loaded[DataConfig]) -> dict[str, dict[str, dict[str, Any]
     return result
 
 
+def _effective_stores(loaded: Loaded[DataConfig]) -> dict[str, dict[str, Any]]:
+    """Each store's fields (its backend section's every field) with the source of each value."""
+    config, origins = loaded.config, loaded.origins
+    result: dict[str, dict[str, Any]] = {}
+    for name, store in config.stores.items():
+        entry: dict[str, Any] = {}
+        for field_name in ("prefixes", "anonymous"):
+            value = getattr(store, field_name)
+            entry[field_name] = {
+                "value": list(value) if isinstance(value, tuple) else value,
+                "source": _source_of(origins.get(("stores", name, field_name))),
+            }
+        section = store.section()
+        entry[store.backend] = {
+            field_name: {
+                "value": _plain(getattr(section, field_name)),
+                "source": _source_of(origins.get(("stores", name, store.backend, field_name))),
+            }
+            for field_name in type(section).model_fields
+        }
+        result[name] = entry
+    return result
+
+
+def _yaml_value(value: Any) -> str:
+    import yaml
+
+    rendered = yaml.safe_dump(value, default_flow_style=True).strip()
+    return rendered.removesuffix("\n...").removesuffix("...").strip()
+
+
+def _echo_store(name: str, entry: dict[str, Any], indent: str = "  ") -> None:
+    click.echo(f"{indent}{name}:")
+    for key, item in entry.items():
+        if "value" in item and "source" in item and not isinstance(item["value"], dict):
+            click.echo(f"{indent}  {key}: {_yaml_value(item['value'])}  # {item['source']}")
+            continue
+        click.echo(f"{indent}  {key}:")
+        for field_name, field_entry in item.items():
+            click.echo(
+                f"{indent}    {field_name}: {_yaml_value(field_entry['value'])}  # {field_entry['source']}"
+            )
+
+
 @cli.command()
 @click.option(
     "--config",
@@ -626,7 +718,14 @@ def _effective(loaded: Loaded[DataConfig]) -> dict[str, dict[str, dict[str, Any]
     help="Also read an extra pydantic-settings source: NAME in MODULE builds it from the settings "
     "class, or is a (slot, factory) pair (see examples/vault_source.py). Repeatable.",
 )
-def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
+@click.option(
+    "--for",
+    "for_uri",
+    metavar="URI",
+    help="Show only what serves URI: the named store whose prefix matches it (and why), or the "
+    "top-level section.",
+)
+def show(config_file: str | None, fmt: str, extra: tuple[str, ...], for_uri: str | None) -> None:
     """Print the effective config after all sources, each value with its source; secrets masked.
 
     A Flyte file's bucket (storage.container) and variables ignored because they are empty
@@ -636,7 +735,13 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
     loaded = resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
+    if for_uri is not None:
+        _show_for(loaded, for_uri, fmt)
+        return
     shown: dict[str, Any] = _effective(loaded)
+    stores = _effective_stores(loaded)
+    if stores:
+        shown["stores"] = stores
     if fmt == "json":
         if loaded.bucket:
             shown["deployment"] = {"bucket": {"value": loaded.bucket[0], "source": _where(loaded.bucket[1])}}
@@ -648,6 +753,10 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
 
     for section, fields in shown.items():
         click.echo(f"{section}:")
+        if section == "stores":
+            for name, entry in fields.items():
+                _echo_store(name, entry)
+            continue
         for name, entry in fields.items():
             rendered = yaml.safe_dump(entry["value"], default_flow_style=True).strip()
             rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
@@ -656,6 +765,59 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...]) -> None:
         click.echo(f"# deployment bucket: {loaded.bucket[0]}  # {_where(loaded.bucket[1])}")
     for var in loaded.ignored:
         click.echo(f"# ignored: {var} (empty)")
+
+
+def _show_for(loaded: Loaded[DataConfig], uri: str, fmt: str) -> None:
+    """Which store serves ``uri`` and why, then the settings that serve it, each with its source."""
+    from persist._stores import match_store
+    from persist.options import AZURE_PROTOCOLS, S3_PROTOCOLS
+    from persist.paths import get_protocol
+
+    found = match_store(loaded.config.stores, uri)
+    if found is not None:
+        origin = loaded.origins.get(("stores", found.name, "prefixes"))
+        why: dict[str, str | None] = {
+            "store": found.name,
+            "prefix": found.prefix,
+            "source": _source_of(origin),
+        }
+        body: dict[str, Any] = _effective_stores(loaded)[found.name]
+        body["generic"] = _effective(loaded)["generic"]
+        line = (
+            f"# {uri} is served by store {found.name!r}: it matches the prefix {found.prefix}"
+            f"  # {why['source']}"
+        )
+    else:
+        protocol = get_protocol(uri)
+        section = (
+            "s3"
+            if protocol in S3_PROTOCOLS
+            else "azure"
+            if protocol in AZURE_PROTOCOLS
+            else "gcs"
+            if protocol in GCS_PROTOCOLS
+            else None
+        )
+        why = {"store": None, "prefix": None, "source": None}
+        effective = _effective(loaded)
+        body = {name: effective[name] for name in (section, "generic") if name}
+        reason = "no store's prefix matches it" if loaded.config.stores else "no stores are configured"
+        top = (
+            f"the top-level {section} section" if section else "no storage settings (local or other protocol)"
+        )
+        line = f"# {uri} is served by {top}: {reason}"
+    if fmt == "json":
+        _echo_json({"uri": uri, "served_by": why, "settings": body}, indent=2)
+        return
+    click.echo(line)
+    if found is not None:
+        click.echo("stores:")
+        _echo_store(found.name, {k: v for k, v in body.items() if k != "generic"})
+    for key, item in body.items():
+        if key == "generic" or found is None:
+            click.echo(f"{key}:")
+            for name, entry in item.items():
+                click.echo(f"  {name}: {_yaml_value(entry['value'])}  # {entry['source']}")
 
 
 def _source_of(origin: Origin | None) -> str:
@@ -688,22 +850,45 @@ GCS_ENDPOINT_NOTE = (
 
 
 @cli.command()
-@click.argument("protocol", metavar="PROTOCOL", type=click.Choice(CONFIGURED_PROTOCOLS))
+@click.argument("protocol", metavar="PROTOCOL", type=click.Choice(CONFIGURED_PROTOCOLS), required=False)
 @click.option("--config", "config_file", metavar="FILE", help="YAML file to read (default: PERSIST_CONFIG).")
 @click.option("--reveal", is_flag=True, help="Print secrets instead of masking them.")
-def options(protocol: str, config_file: str | None, reveal: bool) -> None:
-    """Print the fsspec storage options for PROTOCOL (s3, gs, abfs, file...) as JSON.
+@click.option(
+    "--for",
+    "for_uri",
+    metavar="URI",
+    help="The options for URI: those of the named store serving it, else of its protocol.",
+)
+def options(protocol: str | None, config_file: str | None, reveal: bool, for_uri: str | None) -> None:
+    """Print the fsspec storage options for PROTOCOL (s3, gs, abfs, file...) or --for URI as JSON.
 
     Paste them into pandas, dask or pyarrow as storage_options. Secrets are masked unless
     --reveal is given. PROTOCOL is one persist configures, in lower case; any other protocol
-    gets no options from persist.
+    gets no options from persist. With --for URI, the protocol is the URI's and a named store
+    whose prefix matches the URI supplies the options (the store is named on stderr).
     """
+    from persist.paths import get_protocol
+
+    if protocol is None and for_uri is None:
+        raise click.UsageError(
+            "Missing argument 'PROTOCOL'. Choose from: "
+            + ", ".join(CONFIGURED_PROTOCOLS)
+            + " (or give --for URI)."
+        )
+    protocol = protocol or get_protocol(for_uri or "")
     config = _auto(config_file)
-    opts = get_fsspec_storage_options(protocol, config)
+    served = config
+    if for_uri is not None:
+        from persist._stores import config_for
+
+        found, served, _ = config_for(config, for_uri)
+        if found is not None:
+            click.echo(f"# store {found.name!r} (prefix {found.prefix})", err=True)
+    opts = get_fsspec_storage_options(protocol, config, path=for_uri)
     if not reveal:
         opts = _masked(opts, secret_values(config))
     _echo_json(opts, indent=2, sort_keys=True)
-    if protocol in GCS_PROTOCOLS and config.gcs.endpoint:
+    if protocol in GCS_PROTOCOLS and served.gcs.endpoint:
         click.echo(GCS_ENDPOINT_NOTE, err=True)
 
 
@@ -852,19 +1037,19 @@ def _walk_totals(path: str) -> tuple[int, int]:
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line for scripts.")
 def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool, as_json: bool) -> None:
-    """Copy SRC to DST: uploads, downloads or local copies.
+    """Copy SRC to DST: uploads, downloads, local copies, or store to store.
 
     A downloaded file is written atomically, so an interrupted copy (Ctrl-C) never leaves a
     partial file at DST, and an interrupted upload leaves no object and no unfinished S3
     multipart upload; the one line printed says which files are complete (exit status 130).
-    A progress bar is shown on a terminal.
+    Between two remote locations (the same store or two), each object streams from one to the
+    other with no local copy and appears whole or not at all. A progress bar is shown on a
+    terminal.
     """
     from persist.provider import FileAccessProvider
 
     if as_json:
         _json_errors()
-    if is_remote(src) and is_remote(dst):
-        raise click.UsageError("copying between two remote locations is not supported; download first")
     config = _auto(config_file)
     source_dir = not is_remote(src) and os.path.isdir(strip_file_header(src))
     if source_dir and not recursive:
@@ -883,7 +1068,9 @@ def cp(src: str, dst: str, recursive: bool, config_file: str | None, quiet: bool
         provider: FileAccessProvider = FileAccessProvider(scratch, dst if is_remote(dst) else scratch, config)
         count = _FileCount(bar, totals[0])
         try:
-            if is_remote(src):
+            if is_remote(src) and is_remote(dst):
+                _remote_copy(provider, src, dst, recursive, count)
+            elif is_remote(src):
                 _download(provider, src, dst, recursive, count)
             else:
                 provider.put_data(src, dst, is_multipart=recursive, progress=count)
@@ -919,6 +1106,20 @@ def _download(
         # Only now, on the rare failure, one more request: is there a folder (a prefix) there?
         if not recursive and _is_folder(provider, src):
             raise click.UsageError(f"{src} is a folder; use -r to copy it") from None
+        raise
+
+
+def _remote_copy(
+    provider: FileAccessProvider, src: str, dst: str, recursive: bool, progress: Callable[..., None]
+) -> None:
+    """Stream ``src`` into ``dst``, store to store; a folder without ``-r`` is a usage error."""
+    from persist.errors import InvalidInputError
+
+    try:
+        provider.copy(src, dst, recursive=recursive, progress=progress)
+    except InvalidInputError as err:
+        if not recursive and str(err).endswith("use -r to copy it"):
+            raise click.UsageError(str(err)) from None
         raise
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
@@ -37,6 +38,7 @@ __all__ = [
     "GCSConfig",
     "GenericPersistenceConfig",
     "S3Config",
+    "StoreConfig",
 ]
 
 AddressingStyle: TypeAlias = Literal["auto", "virtual", "path"]
@@ -211,6 +213,10 @@ class S3Config(BaseModel):
     """Send a SHA-256 checksum with every upload through the obstore engine, so the store
     verifies the bytes it keeps; turn off for S3-compatible stores that refuse
     x-amz-checksum headers. Env: PERSIST_S3__UPLOAD_CHECKSUM."""
+
+    requester_pays: bool = False
+    """Bill requests to this account, for requester-pays buckets (the request carries
+    x-amz-request-payer). Env: PERSIST_S3__REQUESTER_PAYS."""
 
     _check_endpoint = field_validator("endpoint")(
         classmethod(lambda cls, v: _check_http_url(v, _S3_CREDENTIALS))
@@ -396,6 +402,132 @@ class GenericPersistenceConfig(BaseModel):
     Env: PERSIST_GENERIC__ENGINE."""
 
 
+STORE_SCHEMES: dict[str, str] = {
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "abfs": "azure",
+    "abfss": "azure",
+    "az": "azure",
+}
+"""URL schemes a store prefix may have, and the backend section each one takes."""
+
+_STORE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+def _at(field: str, message: str) -> str:
+    """A validator message about ``field`` below the model that raises it (``prefixes: ...``).
+
+    pydantic places a model validator's error on the model itself; the loader moves it onto the
+    named field (``stores.public.prefixes``), so errors and provenance name the exact key.
+    """
+    return f"{field}{AT_SEP}{message}"
+
+
+AT_SEP = " :: "
+"""Separates the field from the message in :func:`_at` (the loader splits on it)."""
+
+
+def _check_prefix(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    allowed = ", ".join(f"{s}://" for s in STORE_SCHEMES)
+    if not sep or not scheme:
+        raise ValueError(
+            f"{value!r} has no scheme; write it as a URL such as s3://{value.lstrip('/')} ({allowed})"
+        )
+    if scheme.lower() not in STORE_SCHEMES:
+        raise ValueError(
+            f"{value!r}: {scheme}:// is not a remote store persist configures; use one of {allowed}"
+        )
+    if not rest.strip("/"):
+        raise ValueError(
+            f"{value!r} names no bucket; a store serves a bucket or a prefix, e.g. {scheme}://bucket/"
+        )
+    return value
+
+
+class StoreConfig(BaseModel):
+    """One named store: the URL prefixes it serves, its backend's section and its mode.
+
+    A store takes nothing from the top-level ``s3``/``gcs``/``azure`` sections: what its own
+    section leaves unset has the model's default. It shares only ``generic`` (metadata,
+    concurrency, part size, engine) with the rest of the config.
+
+    **Usage**: ``StoreConfig(prefixes=["s3://public-data/"], anonymous=True, s3={"region": "us-east-1"})``
+    """
+
+    model_config = _MODEL_CONFIG
+
+    prefixes: tuple[Annotated[str, AfterValidator(_check_prefix)], ...]
+    """URL prefixes the store serves (s3://bucket/, s3://team-a-, gs://bucket/path/,
+    abfs://container/); all of one backend. The longest matching prefix wins, compared
+    segment by segment; a prefix not ending in / also matches longer names in its last segment."""
+
+    anonymous: bool = False
+    """Never send credentials: unsigned requests only, for public data (no fallback dance)."""
+
+    s3: S3Config | None = None
+    """The store's S3 settings, for s3:// prefixes."""
+
+    gcs: GCSConfig | None = None
+    """The store's GCS settings, for gs:// prefixes."""
+
+    azure: AzureBlobStorageConfig | None = None
+    """The store's Azure settings, for abfs:// prefixes."""
+
+    @field_validator("prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: Any) -> Any:
+        """One prefix or a comma-separated list in a string, as a variable or secret file holds it."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    return value
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def backend(self) -> str:
+        """The backend section its prefixes take: ``s3``, ``gcs`` or ``azure``."""
+        return STORE_SCHEMES[self.prefixes[0].partition("://")[0].lower()]
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> StoreConfig:
+        """At least one prefix, all of one backend; no section of another backend."""
+        if not self.prefixes:
+            raise ValueError(_at("prefixes", "give at least one URL prefix, such as s3://bucket/"))
+        backends = {STORE_SCHEMES[p.partition("://")[0].lower()] for p in self.prefixes}
+        if len(backends) > 1:
+            raise ValueError(
+                _at(
+                    "prefixes",
+                    "mixes backends (" + ", ".join(sorted(backends)) + "); use one store per backend",
+                )
+            )
+        backend = self.backend
+        for section in ("s3", "gcs", "azure"):
+            if section != backend and getattr(self, section) is not None:
+                raise ValueError(
+                    _at(
+                        section,
+                        f"does not fit this store's {self.prefixes[0].partition('://')[0]}:// prefixes; "
+                        f"its settings go in {'a' if backend == 'gcs' else 'an'} {backend} section",
+                    )
+                )
+        return self
+
+    def section(self) -> BaseModel:
+        """The store's backend section (the model's defaults when it gave none)."""
+        value = getattr(self, self.backend)
+        return value if value is not None else SECTIONS[self.backend]()
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "s3": S3Config,
     "gcs": GCSConfig,
@@ -428,6 +560,9 @@ class DataConfig(BaseModel):
     ``FLYTECTL_CONFIG``), the directory named by ``PERSIST_SECRETS_DIR``, the AWS Secrets
     Manager secret named by ``PERSIST_AWS_SECRET_ID``, then the defaults.
 
+    Named ``stores`` serve the URLs under their prefixes with their own section (and only the
+    top-level ``generic``); every other URL uses the top-level sections.
+
     **Usage**: ``DataConfig.auto("storage.yaml").s3.endpoint``
     """
 
@@ -444,6 +579,40 @@ class DataConfig(BaseModel):
 
     generic: GenericPersistenceConfig = Field(default_factory=GenericPersistenceConfig)
     """Settings for every backend."""
+
+    stores: dict[str, StoreConfig] = Field(default_factory=dict)
+    """Named stores, each serving the URLs under its prefixes with its own settings; any
+    other URL uses the sections above."""
+
+    def __hash__(self) -> int:
+        # pydantic's frozen hash would hash the stores dict, which is not hashable.
+        stores = tuple(sorted(self.stores.items()))
+        return hash((self.s3, self.gcs, self.azure, self.generic, stores))
+
+    @field_validator("stores")
+    @classmethod
+    def _check_stores(cls, stores: dict[str, StoreConfig]) -> dict[str, StoreConfig]:
+        """Store names fit a variable name; no prefix is claimed twice."""
+        from persist._stores import normalize_prefix
+
+        claimed: dict[str, str] = {}
+        for name, store in stores.items():
+            if not _STORE_NAME.fullmatch(name):
+                raise ValueError(
+                    _at(
+                        name,
+                        "a store name is lower-case letters, digits, _ and -, starting with a letter "
+                        "(it is also the NAME of PERSIST_STORES__NAME__... variables)",
+                    )
+                )
+            for prefix in store.prefixes:
+                key = normalize_prefix(prefix)
+                if key in claimed:
+                    raise ValueError(
+                        _at(f"{name}.prefixes", f"{prefix!r} is also claimed by store {claimed[key]!r}")
+                    )
+                claimed[key] = name
+        return stores
 
     @classmethod
     def auto(
@@ -525,4 +694,6 @@ def _attach_field_docs(*models: type[BaseModel]) -> None:
                     info.description = inspect.cleandoc(doc.value.value)
 
 
-_attach_field_docs(S3Config, GCSConfig, AzureBlobStorageConfig, GenericPersistenceConfig, DataConfig)
+_attach_field_docs(
+    S3Config, GCSConfig, AzureBlobStorageConfig, GenericPersistenceConfig, StoreConfig, DataConfig
+)

@@ -66,6 +66,7 @@ class S3Options(TypedDict, total=False):
     anon: bool
     client_kwargs: dict[str, Any]
     config_kwargs: dict[str, Any]
+    requester_pays: bool
 
 
 class GCSOptions(TypedDict, total=False):
@@ -141,6 +142,8 @@ def s3_setup_args(
         config_kwargs["read_timeout"] = timeouts.read_timeout.total_seconds()
     if config_kwargs:
         options["config_kwargs"] = config_kwargs
+    if s3_cfg.requester_pays:
+        options["requester_pays"] = True
     if anonymous:
         options["anon"] = True
     return dict(options)
@@ -275,7 +278,12 @@ def _connection_string(azure_cfg: AzureBlobStorageConfig, options: AzureOptions,
 
 
 def get_fsspec_storage_options(
-    protocol: str, data_config: DataConfig | None = None, anonymous: bool = False, **kwargs: Any
+    protocol: str,
+    data_config: DataConfig | None = None,
+    anonymous: bool = False,
+    *,
+    path: str | None = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """Storage options for a protocol, with the caller's kwargs merged last (they win).
 
@@ -285,14 +293,24 @@ def get_fsspec_storage_options(
         data_config: the configuration; ``None`` means the defaults. This function reads no
             environment: pass ``DataConfig.auto()`` to use the config sources.
         anonymous: build options for unauthenticated access.
+        path: the URL the options are for: when a named store (``data_config.stores``) serves
+            it, the options are that store's (anonymous if the store is); else the top-level
+            sections' as without it.
         **kwargs: options that override the configured ones.
 
     Returns:
         A new plain dict. S3 and Azure options carry ``generic.connect_timeout`` and
         ``generic.read_timeout`` in each client's own terms, so pandas and dask calls made
         with them are bounded too (GCS's need an object that is not plain JSON; see below).
+
+    **Usage**: ``pd.read_parquet(url, storage_options=get_fsspec_storage_options("s3", cfg, path=url))``
     """
     config = data_config if data_config is not None else DataConfig()
+    if path is not None and config.stores:
+        from persist._stores import config_for
+
+        _, config, store_anonymous = config_for(config, path)
+        anonymous = anonymous or store_anonymous
     if protocol in FILE_PROTOCOLS:
         return {"auto_mkdir": True, **kwargs}
     timeouts = config.generic

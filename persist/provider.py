@@ -8,6 +8,7 @@ import os
 import pathlib
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 from persist._backend import Entry, make_backend
 from persist._errors import Kind, Operation, classify, raise_persist_error
 from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync, timeout_kind
-from persist._plan import enable_debug_logging, endpoint_host, plan_for, secret_values
+from persist._plan import Plan, enable_debug_logging, endpoint_host, plan_for, secret_values
+from persist._stores import config_for
 from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
-from persist.errors import DataNotFoundError, InvalidInputError
+from persist.errors import DataNotFoundError, InvalidInputError, UploadError
 from persist.options import FILE_PROTOCOLS, get_fsspec_storage_options
 from persist.paths import check_relative_key, get_file_tail, get_protocol, join, split_protocol
 from persist.paths import is_remote as _is_remote
@@ -194,11 +196,15 @@ class FileAccessProvider:
         Args:
             protocol: ``s3``, ``gs``, ``abfs``, ``file``...; ``None`` means the raw output's.
             anonymous: build it without credentials, for public data.
-            path: unused; kept for flytekit compatibility.
+            path: a path the filesystem is for: the named store serving it (if any) configures it.
             **kwargs: storage options that override the configured ones.
         """
         protocol = protocol or self._default_protocol
-        options = get_fsspec_storage_options(protocol, self._data_config, anonymous=anonymous, **kwargs)
+        config = self._data_config
+        if path:
+            _, config, store_anonymous = config_for(self._data_config, path)
+            anonymous = anonymous or store_anonymous
+        options = get_fsspec_storage_options(protocol, config, anonymous=anonymous, **kwargs)
         return build_filesystem(protocol, options, tune={})
 
     def get_filesystem_for_path(
@@ -221,20 +227,37 @@ class FileAccessProvider:
         protocol = get_protocol(path)
         if protocol in FILE_PROTOCOLS:
             return self.get_filesystem(protocol, anonymous=anonymous, **kwargs)
-        return self.get_filesystem(protocol, anonymous=anonymous, asynchronous=True, loop=loop, **kwargs)
+        return self.get_filesystem(
+            protocol, anonymous=anonymous, path=path, asynchronous=True, loop=loop, **kwargs
+        )
+
+    def _plan(self, path: str, anonymous: bool = False, put_kwargs: dict[str, Any] | None = None) -> Plan:
+        """The plan for ``path``: its named store's settings, else the top-level sections.
+
+        Each store's plan has its own options, so filesystems and stores are cached per store.
+        """
+        _, config, store_anonymous = config_for(self._data_config, path)
+        return plan_for(
+            config, get_protocol(path), anonymous=anonymous or store_anonymous, put_kwargs=put_kwargs
+        )
+
+    def _fallback(self, path: str) -> bool:
+        """Whether a refused request on ``path`` is retried unsigned (never for an anonymous store)."""
+        _, _, store_anonymous = config_for(self._data_config, path)
+        return not store_anonymous and self._plan(path).anonymous_fallback
 
     def _transfer(
-        self, protocol: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
+        self, path: str, anonymous: bool = False, progress: Progress | None = None, **put_kwargs: Any
     ) -> Transfer:
-        """The transfer core over the backend the plan for ``protocol`` names."""
-        plan = plan_for(self._data_config, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
+        """The transfer core over the backend the plan for ``path`` names."""
+        plan = self._plan(path, anonymous=anonymous, put_kwargs=put_kwargs)
         if plan.engine == "obstore" and not _obstore_usable():
             # A fork of a process where obstore ran: plan this transfer as with engine: fsspec.
-            config = self._data_config
+            _, config, _ = config_for(self._data_config, path)
             fsspec_only = config.model_copy(
                 update={"generic": config.generic.model_copy(update={"engine": "fsspec"})}
             )
-            plan = plan_for(fsspec_only, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
+            plan = plan_for(fsspec_only, plan.protocol, anonymous=plan.anonymous, put_kwargs=put_kwargs)
         enable_debug_logging(plan)
         backend = make_backend(plan, self._execution_metadata)
         retry = RetryPolicy(retries=plan.retry.retries, backoff=plan.retry.backoff)
@@ -374,17 +397,13 @@ class FileAccessProvider:
         return run_sync(lambda: self._exists(path))
 
     async def _exists(self, path: str) -> bool:
-        protocol = get_protocol(path)
         try:
-            return await self._transfer(protocol).exists(path)
+            return await self._transfer(path).exists(path)
         except Exception as exc:
-            if (
-                classify(exc) is not Kind.DENIED
-                or not plan_for(self._data_config, protocol).anonymous_fallback
-            ):
+            if classify(exc) is not Kind.DENIED or not self._fallback(path):
                 self._fail(exc, "lookup", path)
             try:
-                return await self._transfer(protocol, anonymous=True).exists(path)
+                return await self._transfer(path, anonymous=True).exists(path)
             except Exception:
                 self._fail(exc, "lookup", path)
 
@@ -414,7 +433,7 @@ class FileAccessProvider:
     async def _call(self, path: str, operation: Operation, action: Callable[[Transfer], Awaitable[T]]) -> T:
         """Run one request on ``path``'s transfer core, its errors mapped at the boundary."""
         try:
-            return await action(self._transfer(get_protocol(path)))
+            return await action(self._transfer(path))
         except Exception as exc:
             self._fail(exc, operation, path)
 
@@ -457,14 +476,13 @@ class FileAccessProvider:
         self, from_path: str, to_path: str, recursive: bool, progress: Progress | None = None
     ) -> str:
         to_path = _strip_file_header(os.fspath(to_path))
-        protocol = get_protocol(from_path)
         try:
-            await self._get_with(self._transfer(protocol, progress=progress), from_path, to_path, recursive)
+            await self._get_with(self._transfer(from_path, progress=progress), from_path, to_path, recursive)
         except Exception as exc:
             # A refusal can come from a file's download or, for a folder, from its listing:
             # either way public data is retried without credentials, as flytekit does.
-            if classify(exc) is Kind.DENIED and plan_for(self._data_config, protocol).anonymous_fallback:
-                await self._get_anonymously(protocol, from_path, to_path, recursive, exc, progress)
+            if classify(exc) is Kind.DENIED and self._fallback(from_path):
+                await self._get_anonymously(from_path, to_path, recursive, exc, progress)
                 return to_path
             self._fail(exc, "download", from_path, to_path, recursive=recursive)
         return to_path
@@ -478,7 +496,6 @@ class FileAccessProvider:
 
     async def _get_anonymously(
         self,
-        protocol: str,
         from_path: str,
         to_path: str,
         recursive: bool,
@@ -490,12 +507,86 @@ class FileAccessProvider:
         When anonymous access fails too, the error is the one the credentials got.
         """
         try:
-            anonymous = self._transfer(protocol, anonymous=True, progress=progress)
+            anonymous = self._transfer(from_path, anonymous=True, progress=progress)
             await self._get_with(anonymous, from_path, to_path, recursive)
         except Exception as again:
             if classify(again) is Kind.NOT_FOUND:
                 self._fail(again, "download", from_path, to_path, recursive=recursive)
             self._fail(first, "download", from_path, to_path, recursive=recursive)
+
+    # --- remote to remote -----------------------------------------------------------------
+
+    def copy(self, src: str, dst: str, recursive: bool = False, **kwargs: Any) -> str:
+        """Copy ``src`` (a folder when ``recursive``) to ``dst``, both remote, in any stores.
+
+        Each object streams from the store serving ``src`` into the one serving ``dst`` in
+        parts (``generic.write_chunk_size_bytes``), through bounded memory and with no local
+        copy; a folder keeps its relative layout. Each object appears whole or not at all: a
+        failed or interrupted copy abandons the object's upload instead of committing it.
+        ``progress=`` takes a ``persist._transfer.Progress`` callable.
+
+        Raises:
+            DataNotFoundError: ``src`` does not exist.
+            DownloadError: reading ``src`` failed; UploadError: writing ``dst`` failed.
+            InvalidInputError: ``src`` is a folder without ``recursive``, or a key has ``..``.
+        """
+        return run_sync(lambda: self._copy(src, dst, recursive, kwargs.get("progress")))
+
+    async def _copy(self, src: str, dst: str, recursive: bool, progress: Progress | None) -> str:
+        import asyncio
+
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(self._copy_blocking, src, dst, recursive, progress, stop)
+        except asyncio.CancelledError:
+            stop.set()  # the worker abandons the object in progress at its next part
+            raise
+
+    def _copy_blocking(
+        self, src: str, dst: str, recursive: bool, progress: Progress | None, stop: threading.Event
+    ) -> str:
+        from persist._copy import CopyFailed, copy_files, plan_copy
+
+        for path in (src, dst):
+            if not self.is_remote(path):
+                raise InvalidInputError(
+                    f"{path} is not remote; copy uses put_data or get_data for local paths"
+                )
+        # The plans' own filesystems: each store's options, and one retry budget (botocore's
+        # retries off on S3, as for every transfer).
+        src_plan, dst_plan = self._plan(src), self._plan(dst)
+        src_fs = build_filesystem(src_plan.protocol, src_plan.fs_options, tune=src_plan.fs_tune)
+        dst_fs = build_filesystem(dst_plan.protocol, dst_plan.fs_options, tune=dst_plan.fs_tune)
+        part = config_for(self._data_config, dst)[1].generic.write_chunk_size_bytes
+        try:
+            pairs = plan_copy(src_fs, src, dst, recursive)
+        except InvalidInputError:
+            raise
+        except Exception as exc:
+            self._fail(exc, "download", src, dst, recursive=recursive)
+        if progress is not None:
+            sizes = [size for _, _, size in pairs]
+            total = sum(size or 0 for size in sizes)
+            progress(0, 0, total_files=len(pairs), total_bytes=total)
+
+        def moved(files: int, nbytes: int) -> None:
+            if progress is not None:
+                progress(files, nbytes)
+
+        try:
+            copy_files(src_fs, dst_fs, pairs, part, moved, stop)
+        except CopyFailed as failed:
+            cause = failed.__cause__ or failed
+            where = f" at {failed.src}" if recursive else ""
+            if failed.side == "read":
+                self._fail(cause, "download", src, dst, recursive=recursive)
+            try:
+                self._fail(cause, "upload", src, dst)
+            except UploadError as err:
+                if where:
+                    err.args = (str(err).replace(" failed (", f" failed{where} (", 1),)
+                raise
+        return dst
 
     # --- errors -------------------------------------------------------------------------
 
@@ -503,7 +594,8 @@ class FileAccessProvider:
         self, exc: BaseException, operation: Operation, src: str, dst: str = "", *, recursive: bool = False
     ) -> NoReturn:
         """Raise the persist error for ``exc`` (the one boundary, ``_errors``), secrets masked."""
-        protocol = get_protocol(dst if operation == "upload" else src)
+        where = dst if operation == "upload" else src
+        protocol = get_protocol(where)
         raise_persist_error(
             exc,
             operation,
@@ -511,22 +603,30 @@ class FileAccessProvider:
             dst,
             recursive=recursive,
             secrets=self._secrets,
-            reason=lambda cause: self._reason(cause, protocol),
+            reason=lambda cause: self._reason(cause, protocol, where),
         )
 
-    def _reason(self, cause: BaseException, protocol: str) -> str:
-        """The backend's reason; for a timeout, which limit ran out, after how long, where."""
+    def _reason(self, cause: BaseException, protocol: str, path: str = "") -> str:
+        """The backend's reason; for a timeout, which limit ran out, after how long, where.
+
+        When a named store serves ``path``, the reason names it (never its settings).
+        """
+        found, config, _ = config_for(self._data_config, path) if path else (None, self._data_config, False)
+        store = f"; store {found.name!r}" if found else ""
         kind = timeout_kind(cause)
-        host = endpoint_host(protocol, self._data_config)
+        host = endpoint_host(protocol, config)
         if kind is None or host is None:
-            return backend_reason(cause)
-        generic = self._data_config.generic
+            return backend_reason(cause) + store
+        generic = config.generic
         limit = generic.connect_timeout if kind == "connect" else generic.read_timeout
         # The attempts of persist's own budget (gcsfs counts its own: none shown there).
-        attempts = plan_for(self._data_config, protocol).retry.retries + 1
+        attempts = plan_for(config, protocol).retry.retries + 1
         tries = f"; {attempts} attempts" if attempts > 1 else ""
         what = "no connection to" if kind == "connect" else "no answer from"
-        return f"timed out: {what} {host} within {limit.total_seconds():g} s (generic.{kind}_timeout{tries})"
+        return (
+            f"timed out: {what} {host} within {limit.total_seconds():g} s "
+            f"(generic.{kind}_timeout{tries}){store}"
+        )
 
     # --- uploads ------------------------------------------------------------------------
 
@@ -566,7 +666,7 @@ class FileAccessProvider:
         source = _strip_file_header(os.fspath(local_path))
         if not os.path.exists(source):
             raise DataNotFoundError(f"{source} does not exist; nothing was uploaded to {remote_path}")
-        transfer = self._transfer(get_protocol(remote_path), **kwargs)
+        transfer = self._transfer(remote_path, **kwargs)
         folder = os.path.isdir(source)
         try:
             if folder:

@@ -109,7 +109,7 @@ data_configs = st.builds(
 )
 """Valid whole configs."""
 
-_RESERVED = {"protocol", "data_config", "anonymous"}
+_RESERVED = {"protocol", "data_config", "anonymous", "path"}
 _OPTION_NAMES = [
     "anon",
     "key",

@@ -150,8 +150,10 @@ def assert_probe(result: Result, config: str, target: str, steps: list[str], *, 
     assert result.exit_code == (0 if passed else 1), result.output
     lines = result.stdout.splitlines()
     assert lines[:2] == [f"{config}: OK", f"{config}: probe {target}"], result.stdout
-    assert len(lines) == len(steps) + 3, result.stdout
-    for pattern, line in zip(steps, lines[2:-1], strict=True):
+    assert re.fullmatch(r"  store   \S.*", lines[2]), lines[2]
+    assert re.fullmatch(r"  auth    \S.*", lines[3]), lines[3]
+    assert len(lines) == len(steps) + 5, result.stdout
+    for pattern, line in zip(steps, lines[4:-1], strict=True):
         assert re.fullmatch(pattern, line), line
     verdict = "OK" if passed else "FAILED"
     assert re.fullmatch(re.escape(f"{config}: probe {verdict} (") + r"\d+ ms\)", lines[-1]), lines[-1]
@@ -428,6 +430,7 @@ class TestShow:
             "  session_token: null  # default",
             "  region: eu-west-1  # PERSIST_S3__REGION",
             "  upload_checksum: true  # default",
+            "  requester_pays: false  # default",
         ]
         assert "  gsutil_parallelism: false  # default" in lines
         assert f"  account_key: '[secure]'  # {config}" in lines
@@ -572,7 +575,7 @@ class TestOptions:
         assert json.loads(result.stdout) == {"auto_mkdir": True}
 
     def test_missing_protocol(self, runner: CliRunner) -> None:
-        """PROTOCOL is required; the error lists the protocols."""
+        """PROTOCOL is required unless --for URI names one; the error lists the protocols."""
         result = invoke(runner, "options")
         assert result.exit_code == 2
         error = result.stderr[result.stderr.index("Error:") :]
@@ -585,6 +588,10 @@ class TestOptions:
             "from:",
             *(f"{p}," for p in CONFIGURED_PROTOCOLS[:-1]),
             CONFIGURED_PROTOCOLS[-1],
+            "(or",
+            "give",
+            "--for",
+            "URI).",
         ]
 
     @pytest.mark.parametrize("protocol", ["hdfs", "S3", "GS"])
@@ -715,14 +722,6 @@ class TestCp:
         assert result.exit_code == 2
         assert result.stderr.splitlines()[-1] == f"Error: {src} is a folder; use -r to copy it"
         assert not (tmp_path / "dst").exists()
-
-    def test_remote_to_remote(self, runner: CliRunner) -> None:
-        """Two remote locations are a usage error."""
-        result = invoke(runner, "cp", "s3://a/b", "gs://c/d")
-        assert result.exit_code == 2
-        assert result.stderr.splitlines()[-1] == (
-            "Error: copying between two remote locations is not supported; download first"
-        )
 
     def test_missing_source(self, runner: CliRunner, tmp_path: Path) -> None:
         """A missing source is a single `persist: error:` line, exit 1, no traceback."""

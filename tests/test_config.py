@@ -65,6 +65,7 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("s3", "session_token"): None,
     ("s3", "region"): None,
     ("s3", "upload_checksum"): True,
+    ("s3", "requester_pays"): False,
     ("gcs", "gsutil_parallelism"): False,
     ("gcs", "project"): None,
     ("gcs", "token"): None,
@@ -469,7 +470,7 @@ class TestUnknownKeys:
         path = write_yaml(tmp_path, "blob:\n  x: 1\n")
         with pytest.raises(ConfigError) as info:
             DataConfig.from_yaml(path)
-        assert str(info.value) == f"{path}: blob: unknown key; allowed: s3, gcs, azure, generic"
+        assert str(info.value) == f"{path}: blob: unknown key; allowed: s3, gcs, azure, generic, stores"
 
     def test_unknown_persist_variable_is_named(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """PERSIST_S3__ENDPOIT is an error naming the variable, not a silent default."""
@@ -485,7 +486,8 @@ class TestUnknownKeys:
             DataConfig.auto()
         assert str(info.value) == (
             "PERSIST_S3_ENDPOINT: PERSIST_S3_ENDPOINT is not a persist setting; use "
-            "PERSIST_<SECTION>__<FIELD> with SECTION one of S3, GCS, AZURE, GENERIC"
+            "PERSIST_<SECTION>__<FIELD> with SECTION one of S3, GCS, AZURE, GENERIC, "
+            "or PERSIST_STORES__<NAME>__[<SECTION>__]<FIELD>"
         )
 
     def test_unknown_section_variable_is_named(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -494,7 +496,8 @@ class TestUnknownKeys:
         with pytest.raises(ConfigError) as info:
             DataConfig.auto()
         assert (
-            str(info.value) == "PERSIST_BLOB__ENDPOINT: blob: unknown key; allowed: s3, gcs, azure, generic"
+            str(info.value)
+            == "PERSIST_BLOB__ENDPOINT: blob: unknown key; allowed: s3, gcs, azure, generic, stores"
         )
 
     def test_unknown_secret_file_is_named(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -107,6 +107,7 @@ PROVIDER_EXTENSIONS = {
         "execution_metadata: 'dict[str, Any] | None' = None, "
         "config_file: 'str | os.PathLike[str] | None' = None) -> 'FileAccessProvider'"
     ),
+    "copy": "(self, src: 'str', dst: 'str', recursive: 'bool' = False, **kwargs: 'Any') -> 'str'",
     "ls": "(self, path: 'str') -> 'list[Entry]'",
     "rm_file": "(self, path: 'str') -> 'None'",
 }

@@ -19,7 +19,7 @@ from persist._reference import (
     replace_section,
 )
 from persist._sources import LEGACY_ENV, env_name
-from persist.config import SECTIONS
+from persist.config import SECTIONS, StoreConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -90,8 +90,9 @@ class TestTable:
         assert lines[:2] == [HEADER, "|---|---|---|---|---|"]
 
     def test_one_row_per_field_in_model_order(self) -> None:
-        """Every field of every section has exactly one row, in declaration order."""
-        assert list(table_rows()) == [f"{section}.{name}" for section, name in FIELDS]
+        """Every field of every section has exactly one row, in declaration order, then a store's."""
+        store_rows = [f"stores.<name>.{name}" for name in StoreConfig.model_fields]
+        assert list(table_rows()) == [f"{section}.{name}" for section, name in FIELDS] + store_rows
 
     def test_every_row_has_five_cells(self) -> None:
         """No description breaks the table (pipes are escaped)."""

@@ -22,8 +22,10 @@ __all__ = [
     "ENV_PREFIX",
     "FLYTECTL_CONFIG_ENV",
     "SECRETS_DIR_ENV",
+    "STORES",
     "Explained",
     "Layer",
+    "ListFriendly",
     "Loc",
     "Note",
     "Origin",
@@ -56,7 +58,11 @@ CONTROL_ENV = frozenset({CONFIG_ENV, SECRETS_DIR_ENV, AWS_SECRET_ID_ENV, AWS_SEC
 """``PERSIST_*`` variables that say where to read, not what a field holds."""
 
 Loc = tuple[str, ...]
-"""A field's place in the model: ``("s3", "endpoint")``, or ``("s3",)`` for a whole section."""
+"""A field's place in the model: ``("s3", "endpoint")``, or ``("s3",)`` for a whole section;
+a store's fields are deeper: ``("stores", "public", "s3", "region")``."""
+
+STORES = "stores"
+"""The section of named stores: ``stores.<name>.<field>`` or ``stores.<name>.<section>.<field>``."""
 
 
 def env_name(section: str, name: str) -> str:
@@ -90,24 +96,28 @@ def sections_of(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
     return sections
 
 
-def named_field(
-    source: str, name: str, sections: dict[str, type[BaseModel]]
-) -> tuple[str, str] | ConfigError:
-    """Read a ``PERSIST_<SECTION>__<FIELD>`` name (any case) as (section, field), or say why not.
+def named_field(source: str, name: str, sections: dict[str, type[BaseModel]]) -> Loc | ConfigError:
+    """Read a ``PERSIST_<SECTION>__<FIELD>`` name (any case) as a field's place, or say why not.
 
-    A known section with an unknown field is returned as is: validation then reports it with a
-    did-you-mean hint for the field. ``source`` is what the error names (variable, file, secret).
+    ``PERSIST_STORES__<NAME>__<FIELD>`` and ``PERSIST_STORES__<NAME>__<SECTION>__<FIELD>`` name
+    a store's fields. A known section with an unknown field is returned as is: validation then
+    reports it with a did-you-mean hint for the field. ``source`` is what the error names
+    (variable, file, secret).
     """
     rest = name[len(ENV_PREFIX) :] if name.upper().startswith(ENV_PREFIX) else ""
     parts = rest.lower().split("__")
-    if len(parts) != 2 or not all(parts):
-        allowed = f"{ENV_PREFIX}<SECTION>__<FIELD> with SECTION one of " + ", ".join(
-            s.upper() for s in sections
+    if parts[0] == STORES and len(parts) in (3, 4) and all(parts):
+        return tuple(parts)
+    if len(parts) != 2 or not all(parts) or parts[0] == STORES:
+        allowed = (
+            f"{ENV_PREFIX}<SECTION>__<FIELD> with SECTION one of "
+            + ", ".join(s.upper() for s in sections)
+            + f", or {ENV_PREFIX}STORES__<NAME>__[<SECTION>__]<FIELD>"
         )
         return ConfigError(source, "", f"{name} is not a persist setting; use {allowed}")
     section, field_name = parts
     if section not in sections:
-        return ConfigError(source, section, "unknown key; " + did_you_mean(section, list(sections)))
+        return ConfigError(source, section, "unknown key; " + did_you_mean(section, [*sections, STORES]))
     return section, field_name
 
 
@@ -165,6 +175,20 @@ class Layer:
             current = self.data[section] = {}
         current[name] = value
         self.origins[(section, name)] = origin
+
+
+class ListFriendly:
+    """Mixin for env-style sources: a store's ``prefixes`` may be a comma-separated list.
+
+    pydantic-settings reads a list-typed variable as JSON and fails on anything else;
+    ``PERSIST_STORES__PUBLIC__PREFIXES=s3://a/,s3://b/`` is passed on as text, which the
+    model splits (JSON lists still work).
+    """
+
+    def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
+        if field_name == "prefixes" and isinstance(value, str) and not value.strip().startswith("["):
+            return value
+        return super().decode_complex_value(field_name, field, value)  # type: ignore[misc]
 
 
 class Explained:

@@ -22,6 +22,7 @@ from persist._sources._common import (
     ENV_PREFIX,
     Explained,
     Layer,
+    ListFriendly,
     Origin,
     blank,
     named_field,
@@ -40,7 +41,7 @@ AWS_SECRETS_LABEL = "aws-secretsmanager:{secret_id}"
 _INSTALL_HINT = "reading an AWS Secrets Manager secret needs boto3; run `pip install 'persist[aws-secrets]'`"
 
 
-class AwsSecretsManagerSource(AWSSecretsManagerSettingsSource, Explained):
+class AwsSecretsManagerSource(ListFriendly, AWSSecretsManagerSettingsSource, Explained):
     """One Secrets Manager secret holding ``PERSIST_<SECTION>__<FIELD>`` keys.
 
     pydantic-settings' class makes the boto3 client and nests the ``__`` names; persist fetches
@@ -96,9 +97,8 @@ class AwsSecretsManagerSource(AWSSecretsManagerSettingsSource, Explained):
             if not isinstance(named, tuple):
                 self.found.problems.append(named)
                 continue
-            section, name = named
             kept[key] = value
-            self.found.origins[(section, name)] = Origin(self.label, f"{section}.{name}")
+            self.found.origins[named] = Origin(self.label, ".".join(named))
         return kept
 
     def _problem(self, message: str) -> None:

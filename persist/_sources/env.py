@@ -13,6 +13,7 @@ from persist._sources._common import (
     ENV_PREFIX,
     Explained,
     Layer,
+    ListFriendly,
     Origin,
     blank,
     named_field,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["PersistEnvSource"]
 
 
-class PersistEnvSource(EnvSettingsSource, Explained):
+class PersistEnvSource(ListFriendly, EnvSettingsSource, Explained):
     """``PERSIST_<SECTION>__<FIELD>`` variables (any case); any other ``PERSIST_*`` name is an error.
 
     pydantic-settings reads the variables (prefix ``PERSIST_``, delimiter ``__``, case-insensitive)
@@ -62,9 +63,8 @@ class PersistEnvSource(EnvSettingsSource, Explained):
             if not isinstance(named, tuple):
                 self.found.problems.append(named)
                 continue
-            section, name = named
             kept[var.lower()] = value
-            self.found.origins[(section, name)] = Origin(var, f"{section}.{name}")
+            self.found.origins[named] = Origin(var, ".".join(named))
         return kept
 
     def __repr__(self) -> str:

@@ -33,6 +33,7 @@ from persist._sources._common import (
     did_you_mean,
     sections_of,
 )
+from persist._sources._common import STORES as _STORES
 from persist._sources.aws import aws_secrets_source
 from persist._sources.env import PersistEnvSource
 from persist._sources.flyte_env import LegacyFlyteEnvSource
@@ -151,13 +152,29 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _locs(data: Mapping[str, Any]) -> list[Loc]:
-    """Each value's place: (section, field) inside a mapping section, else (section,)."""
+    """Each value's place: (section, field) inside a mapping section, else (section,).
+
+    A store's values are placed as deep as they go: ``("stores", "public", "s3", "region")``.
+    """
     locs: list[Loc] = []
     for section, value in data.items():
-        if isinstance(value, Mapping) and value:
+        if str(section) == _STORES and isinstance(value, Mapping) and value:
+            locs.extend(_deep_locs(value, (_STORES,)))
+        elif isinstance(value, Mapping) and value:
             locs.extend((str(section), str(name)) for name in value)
         else:
             locs.append((str(section),))
+    return locs
+
+
+def _deep_locs(data: Mapping[str, Any], parent: Loc) -> list[Loc]:
+    locs: list[Loc] = []
+    for key, value in data.items():
+        loc = (*parent, str(key))
+        if isinstance(value, Mapping) and value:
+            locs.extend(_deep_locs(value, loc))
+        else:
+            locs.append(loc)
     return locs
 
 
@@ -241,11 +258,7 @@ def merge(layers: Iterable[Layer]) -> Layer:
     layers = list(layers)
     merged = Layer()
     for layer in reversed(layers):
-        for section, value in layer.data.items():
-            if isinstance(value, dict) and isinstance(merged.data.get(section), dict):
-                merged.data[section].update(value)
-            else:
-                merged.data[section] = dict(value) if isinstance(value, dict) else value
+        _merge_into(merged.data, layer.data)
     for layer in layers:
         for loc, origin in layer.origins.items():
             merged.origins.setdefault(loc, origin)
@@ -254,6 +267,19 @@ def merge(layers: Iterable[Layer]) -> Layer:
         merged.ignored.extend(layer.ignored)
         merged.bucket = merged.bucket or layer.bucket
     return merged
+
+
+def _merge_into(target: dict[str, Any], data: Mapping[str, Any]) -> None:
+    """Merge ``data`` over ``target``, mapping by mapping (a store's fields come from any source)."""
+    for key, value in data.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = _copy(value)
+
+
+def _copy(value: Any) -> Any:
+    return {k: _copy(v) for k, v in value.items()} if isinstance(value, Mapping) else value
 
 
 @dataclass(frozen=True)
@@ -295,7 +321,11 @@ def resolve(model: type[ModelT], sources: Iterable[Traced]) -> Loaded[ModelT]:
         except ValidationError as exc:
             for loc, msg in validation_problems(exc, sections_of(model)):
                 origin = _origin_of(tuple(str(p) for p in loc), merged.origins)
-                key = origin.key if origin and len(loc) >= 2 else ".".join(map(str, loc))
+                exact = origin is not None and origin.key.lower() == ".".join(map(str, loc)).lower()
+                if loc and loc[0] == _STORES and not exact:
+                    key = ".".join(map(str, loc))  # a store's field, or a store as a whole
+                else:
+                    key = origin.key if origin and len(loc) >= 2 else ".".join(map(str, loc))
                 problems.append(ConfigError(origin.source if origin else "", key, msg))
     for warning in caught:
         origin = _origin_of(("s3", "adressing_style"), merged.origins)
@@ -316,12 +346,21 @@ def validation_problems(
 
     The ``input`` of each error is never read: for a secret field it is the secret itself.
     """
+    # Imported here: the sources never import persist.config at import time (it imports them).
+    from persist.config import AT_SEP
+
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = tuple(err["loc"])
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        if AT_SEP in msg and loc and loc[0] == _STORES:
+            # A store's validator names the field it is about (config._at): place the error there.
+            field, msg = msg.split(AT_SEP, 1)
+            loc = (*loc, *field.split("."))
+        if loc and loc[0] == _STORES:
+            loc = tuple(p for p in loc if not isinstance(p, int))  # prefixes.0: the list, not the item
         if err["type"] == "extra_forbidden" and loc:
             msg = "unknown key; " + did_you_mean(str(loc[-1]), _allowed_keys(loc[:-1], sections))
         problems.append((loc, msg))
@@ -330,13 +369,28 @@ def validation_problems(
 
 def _allowed_keys(loc: tuple[str | int, ...], sections: Mapping[str, type[BaseModel]]) -> list[str]:
     if not loc:
-        return list(sections)
+        return [*sections, _STORES]
+    if loc[0] == _STORES and len(loc) >= 2:
+        from persist.config import SECTIONS, StoreConfig
+
+        store_fields = list(StoreConfig.model_fields)
+        if len(loc) == 2:
+            return store_fields
+        model = SECTIONS.get(str(loc[2]))
+        return list(model.model_fields) if model else store_fields
     model = sections.get(str(loc[0]))
     return list(model.model_fields) if model else []
 
 
 def _origin_of(loc: Loc, origins: Mapping[Loc, Origin]) -> Origin | None:
-    """The origin of a value, or of the highest-priority value in its section."""
+    """The origin of a value, or of the highest-priority value in its section (or store)."""
+    if loc and loc[0] == _STORES:
+        for size in range(len(loc), 1, -1):
+            if loc[:size] in origins:
+                return origins[loc[:size]]
+        for key, origin in origins.items():
+            if key[: len(loc)] == loc or (len(loc) >= 2 and key[:2] == loc[:2]):
+                return origin
     for size in range(min(len(loc), 2), 0, -1):
         if loc[:size] in origins:
             return origins[loc[:size]]

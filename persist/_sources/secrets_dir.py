@@ -15,6 +15,7 @@ from persist._sources._common import (
     SECRETS_DIR_ENV,
     Explained,
     Layer,
+    ListFriendly,
     Origin,
     blank,
     named_field,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SecretsDirSource"]
 
 
-class SecretsDirSource(NestedSecretsSettingsSource, Explained):
+class SecretsDirSource(ListFriendly, NestedSecretsSettingsSource, Explained):
     """One file per value, named like the variable (``PERSIST_S3__SECRET_ACCESS_KEY``, any case).
 
     pydantic-settings' class walks the directory (skipping hidden entries such as Kubernetes'
@@ -90,10 +91,19 @@ class SecretsDirSource(NestedSecretsSettingsSource, Explained):
                 reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
                 self.found.problems.append(ConfigError(shown, "", f"cannot read the secret file: {reason}"))
                 continue
-            section, name = named
             values[relative] = value
-            self.found.origins[(section, name)] = Origin(shown, f"{section}.{name}")
+            self.found.origins[named] = Origin(shown, ".".join(named))
+        self._read = values
         return parse_env_vars(values, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+    def load_secrets(self, path: Path) -> dict[str, str]:  # type: ignore[override]
+        """What ``_load_env_vars`` read, for pydantic-settings before 2.16.
+
+        Those versions read every file of the directory once more through this classmethod
+        after ``_load_env_vars`` (failing on a file that is not UTF-8, and keeping files persist
+        skips): hand them the values persist read instead, so both versions agree.
+        """
+        return dict(getattr(self, "_read", {}))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(secrets_dir={self.directory})"

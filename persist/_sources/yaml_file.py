@@ -13,6 +13,7 @@ from pydantic_settings import YamlConfigSettingsSource
 from persist._sources._common import (
     CONFIG_ENV,
     FLYTECTL_CONFIG_ENV,
+    STORES,
     Explained,
     Layer,
     Origin,
@@ -89,7 +90,7 @@ class YamlFileSource(YamlConfigSettingsSource, Explained):
                 ConfigError(path, "", f"the top level must be a mapping of sections ({allowed})")
             )
             return
-        native = [k for k in document if k in sections]
+        native = [k for k in document if k in sections or k == STORES]
         flyte = [k for k in document if str(k).lower() in FLYTE_SECTIONS]
         if native and "storage" in document:
             layer.problems.append(

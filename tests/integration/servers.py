@@ -317,13 +317,17 @@ def azurite_connection_string(blob_endpoint: str) -> str:
 
 @contextlib.contextmanager
 def azurite_server(
-    timeout: float = DEFAULT_START_TIMEOUT, on_start: Callable[[int], None] | None = None
+    timeout: float = DEFAULT_START_TIMEOUT,
+    on_start: Callable[[int], None] | None = None,
+    accounts: dict[str, str] | None = None,
 ) -> Iterator[AzuriteInfo]:
     """Run Azurite's blob service in memory on a free port.
 
     Args:
         timeout: Seconds to wait for the server to answer.
         on_start: Called with the server's process id once it answers.
+        accounts: Extra storage accounts (name -> base64 key), through Azurite's
+            ``AZURITE_ACCOUNTS`` variable; the built-in account stays too.
 
     Yields:
         Endpoint, account and connection string of the running service.
@@ -346,7 +350,13 @@ def azurite_server(
         "--silent",
         "--disableTelemetry",
     ]
-    with run_server("azurite", command, f"{blob_endpoint}?comp=list", timeout=timeout, on_start=on_start):
+    env = None
+    if accounts:
+        listed = {AZURITE_ACCOUNT_NAME: AZURITE_ACCOUNT_KEY, **accounts}
+        env = {**os.environ, "AZURITE_ACCOUNTS": ";".join(f"{n}:{k}" for n, k in listed.items())}
+    with run_server(
+        "azurite", command, f"{blob_endpoint}?comp=list", timeout=timeout, on_start=on_start, env=env
+    ):
         yield AzuriteInfo(
             blob_endpoint=blob_endpoint,
             account_name=AZURITE_ACCOUNT_NAME,
