@@ -10,7 +10,7 @@ unfinished uploads — is the transfer core's (``_transfer.Transfer``). The impl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from persist.options import S3_PROTOCOLS
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from persist._transfer import Progress
 
 __all__ = [
+    "LIST_BATCH",
     "MULTIPART_FLOOR",
     "Backend",
     "BatchCopy",
@@ -33,6 +34,9 @@ __all__ = [
     "make_backend",
     "own_filesystem",
 ]
+
+LIST_BATCH = 1000
+"""Names per listing batch where a backend chooses the size (one S3 or Azure list page)."""
 
 MULTIPART_FLOOR = 5 * 1024 * 1024
 """S3's smallest part: neither engine uploads a file of this size or less in parts, so a failed
@@ -77,11 +81,17 @@ class Backend(Protocol):
     async def download_file(self, rpath: str, lpath: str, callback: Any) -> None:
         """One attempt at writing ``rpath``'s bytes into the new local file ``lpath``."""
 
-    async def list_files(self, root: str, sizes: bool) -> list[tuple[str, int]]:
-        """(name, size) of every file at or under ``root``; sizes may be 0 unless ``sizes``."""
+    def list_batches(self, root: str, sizes: bool, after: str | None) -> AsyncIterator[list[tuple[str, int]]]:
+        """(name, size) of every file at or under ``root``, a batch at a time, as the store lists them.
+
+        Sizes may be 0 unless ``sizes``. Each batch is fetched only when the previous one was
+        taken, so memory holds about one batch whatever the number of files. ``after`` is the
+        last name of a batch already received: a listing restarted after a failure resumes
+        behind it instead of repeating what came before.
+        """
 
     def root_name(self, root: str) -> str:
-        """``root`` as ``list_files`` spells its names (no protocol, no trailing separator)."""
+        """``root`` as ``list_batches`` spells its names (no protocol, no trailing separator)."""
 
     async def exists(self, path: str) -> bool:
         """Whether a file, or anything under the prefix, is at ``path``."""

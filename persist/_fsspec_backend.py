@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from persist import _backend
 from persist._backend import (
     MULTIPART_FLOOR,
     BatchCopy,
@@ -57,14 +59,23 @@ class FsspecBackend:
         kwargs = {} if callback is None else {"callback": callback}
         await self.fs._get_file(rpath, lpath, **kwargs)
 
-    async def list_files(self, root: str, sizes: bool) -> list[tuple[str, int]]:
-        """(full name, size) of every file at or under ``root``."""
+    async def list_batches(
+        self, root: str, sizes: bool, after: str | None
+    ) -> AsyncIterator[list[tuple[str, int]]]:
+        """(full name, size) of every file at or under ``root``, as one batch.
+
+        fsspec's public listing calls return whole listings; their paging is private to each
+        filesystem, so the files of a folder start once the listing is complete.
+        """
         found = await self.fs._find(self.root_name(root), detail=True)
-        return [
+        files = [
             (name, int(info.get("size") or 0))
             for name, info in sorted(found.items())
-            if info.get("type") == "file" and not name.endswith("/")
+            if info.get("type") == "file" and not name.endswith("/") and (after is None or name > after)
         ]
+        del found
+        for start in range(0, len(files), _backend.LIST_BATCH):
+            yield files[start : start + _backend.LIST_BATCH]
 
     def root_name(self, root: str) -> str:
         """``root`` without protocol or trailing /, as the filesystem names it."""

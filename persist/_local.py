@@ -15,9 +15,10 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from persist import _backend
 from persist._backend import BatchCopy, Entry, FileJob
 from persist._errors import FileFailedError
 from persist.config import MiB
@@ -54,13 +55,22 @@ class LocalBackend:
         stop = threading.Event()
         await _stoppable(asyncio.to_thread(copy_file, src, lpath, stop=stop), stop)
 
-    async def list_files(self, root: str, sizes: bool) -> list[tuple[str, int]]:
-        """(path, size) of the file ``root`` or of every file under the folder ``root``."""
+    async def list_batches(
+        self, root: str, sizes: bool, after: str | None
+    ) -> AsyncIterator[list[tuple[str, int]]]:
+        """(path, size) of the file ``root`` or of the files under the folder ``root``, by batches."""
         path = local_path(root)
         if os.path.isfile(path):
-            return [(path, os.path.getsize(path))]
-        # Sizes only feed the progress totals: one stat per file less without a listener.
-        return [(p, os.path.getsize(p) if sizes else 0) for p, _ in walk_local(path)]
+            if after is None:
+                yield [(path, os.path.getsize(path))]
+            return
+        # The walk's order is fixed, so a restarted listing skips up to ``after`` and goes on.
+        names: Iterator[str] = (p for p, _ in walk_local(path))
+        if after is not None:
+            names = itertools.dropwhile(lambda p: p != after, names)
+            next(names, None)
+        while chunk := await asyncio.to_thread(_list_chunk, names, sizes):
+            yield chunk
 
     def root_name(self, root: str) -> str:
         """``root`` without ``file://`` and trailing separators."""
@@ -152,6 +162,11 @@ def _copy_local(jobs: Iterable[FileJob], stop: threading.Event, progress: Progre
         if progress is not None:
             progress(1, size)
     return done
+
+
+def _list_chunk(names: Iterator[str], sizes: bool) -> list[tuple[str, int]]:
+    # Sizes only feed the progress totals: one stat per file less without a listener.
+    return [(p, os.path.getsize(p) if sizes else 0) for p in itertools.islice(names, _backend.LIST_BATCH)]
 
 
 def walk_local(root: str) -> Iterable[tuple[str, str]]:

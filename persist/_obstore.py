@@ -14,10 +14,12 @@ import os
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from persist import _backend
 from persist._backend import (
     MULTIPART_FLOOR,
     BatchCopy,
@@ -40,8 +42,11 @@ __all__ = ["ObstoreBackend", "clear_store_cache", "usable_here", "wait_for_hando
 
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * MiB
-# Parts of one file in flight at once hold at most about this much memory.
-_PART_BUFFER = 64 * MiB
+# Parts of one file in flight at once hold at most about this much memory (obstore holds each
+# part about twice while it is sent, plus the one being read): two 8 MiB parts at once kept a
+# 256 MiB upload at moto's and Azurite's pace with a peak RSS of 86 MiB, where eight took
+# 134-166 MiB (benchmarks/README.md, "Decisions measured").
+_PART_BUFFER = 16 * MiB
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 
@@ -155,31 +160,42 @@ class ObstoreBackend:
         bucket, key = self._split(root)
         return f"{bucket}/{key}".rstrip("/")
 
-    async def list_files(self, root: str, sizes: bool) -> list[tuple[str, int]]:
-        """(``bucket/key``, size) of the object at ``root`` and of every object under it."""
+    async def list_batches(
+        self, root: str, sizes: bool, after: str | None
+    ) -> AsyncIterator[list[tuple[str, int]]]:
+        """(``bucket/key``, size) of the object at ``root``, then of the objects under it, by pages.
+
+        obstore fetches a page of the listing only when the previous one was taken, so a
+        folder's files can start moving while the rest is still being listed.
+        """
         import obstore
         from obstore.exceptions import InvalidPathError
 
         bucket, key = self._split(root)
         store = self._store(bucket)
         prefix = key.rstrip("/")
-        found: list[tuple[str, int]] = []
-        if prefix:
+        offset = after.partition("/")[2] if after is not None else None
+        single = None
+        if prefix and offset is None:
             try:
                 meta = await obstore.head_async(store, prefix)
-                found.append((f"{bucket}/{meta['path']}", int(meta["size"])))
+                single = str(meta["path"])
+                yield [(f"{bucket}/{single}", int(meta["size"]))]
             except FileNotFoundError:
                 pass
         try:
-            async for batch in obstore.list(store, prefix=prefix or None, chunk_size=1000):
-                found.extend((f"{bucket}/{m['path']}", int(m["size"])) for m in batch)
+            async for batch in obstore.list(
+                store, prefix=prefix or None, offset=offset, chunk_size=_backend.LIST_BATCH
+            ):
+                found = [(f"{bucket}/{m['path']}", int(m["size"])) for m in batch if m["path"] != single]
+                if found:
+                    yield found
         except InvalidPathError as exc:
             # object_store refuses keys with '..' segments outright: never download them.
             raise InvalidInputError(
                 f"a remote key under {root} could escape the download target; "
                 f"use names without '..' segments ({str(exc).splitlines()[0][:200]})"
             ) from exc
-        return sorted(set(found))
 
     async def exists(self, path: str) -> bool:
         """Whether an object, or any object under the prefix, exists at ``path``."""

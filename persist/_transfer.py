@@ -1,8 +1,8 @@
 """The transfer core: one orchestration layer over any backend (see ``_backend.Backend``).
 
 It owns what every backend shares: retries with the plan's one budget, atomic local writes
-(a temporary file renamed into place), bounded concurrency, the check of every remote key
-before a folder download writes anything, progress (taken back when an attempt is retried),
+(a temporary file renamed into place), bounded concurrency, a streamed folder listing whose
+keys are checked before their files start, progress (taken back when an attempt is retried),
 and the abort of unfinished multipart uploads after a failed or cancelled upload. Everything
 here is a coroutine that runs on persist's I/O loop (see ``_fs.io_loop``).
 """
@@ -13,10 +13,11 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from persist import _backend
 from persist._errors import FileFailedError
 from persist._local import CleanedUpOnFailure, temp_path, walk_local
 from persist.errors import DataNotFoundError, InvalidInputError
@@ -240,47 +241,168 @@ class Transfer:
     async def get_tree(self, rroot: str, lroot: str) -> int:
         """Download every file under ``rroot`` into ``lroot``, keeping relative paths.
 
-        Every remote key is checked before anything is written: a key with a ``..`` segment
-        raises InvalidInputError and nothing is written at all.
+        The listing streams: a full batch of names (a list page, ``LIST_BATCH`` names) starts
+        its files at once, and memory holds a few batches whatever the number of files. Every
+        key of a batch is checked before any file of that batch starts: a key with a ``..``
+        segment, or one that would land outside ``lroot``, raises InvalidInputError and
+        nothing escapes ``lroot``. A folder of fewer than ``LIST_BATCH`` files is listed whole
+        before anything is written; in a longer one, files of earlier batches may already be
+        complete (each written atomically) when a later batch holds such a key.
         """
-        listing = await self._listing(rroot)
         real_root = os.path.realpath(lroot)
         inside: dict[str, bool] = {}
-        jobs: list[FileJob] = []
-        for rpath, rel, _ in listing:
-            check_relative_key(rel, "remote key", lroot)
-            target = os.path.join(lroot, *rel.split("/"))
-            directory = os.path.dirname(target)
-            if directory not in inside:
-                parent = os.path.realpath(directory)
-                inside[directory] = os.path.commonpath([parent, real_root]) == real_root
-            if not inside[directory]:
-                raise InvalidInputError(f"remote key {rel!r} would be written outside {lroot}")
-            jobs.append((rpath, target, None))
-        if self.progress is not None:
-            self.progress(0, 0, total_files=len(jobs), total_bytes=sum(size for _, _, size in listing))
-        # Every folder at once, rather than a look for each file: each look lets go of the GIL,
-        # which costs a hand-off while obstore's threads wait for it (see _sized).
-        await asyncio.to_thread(_make_folders, [lroot, *inside])
-        return await self._run(jobs, self._get_job)
 
-    async def _listing(self, rroot: str) -> list[tuple[str, str, int]]:
-        """(path, relative key, size) of every file at or under ``rroot``; refuses a missing root."""
+        async def check(batch: list[tuple[str, str, int]]) -> list[FileJob]:
+            jobs: list[FileJob] = []
+            # The target is made with the first batch: a missing remote folder leaves nothing.
+            new: list[str] = [] if inside else [lroot]
+            for rpath, rel, _ in batch:
+                check_relative_key(rel, "remote key", lroot)
+                target = os.path.join(lroot, *rel.split("/"))
+                directory = os.path.dirname(target)
+                if directory not in inside:
+                    parent = os.path.realpath(directory)
+                    inside[directory] = os.path.commonpath([parent, real_root]) == real_root
+                    new.append(directory)
+                if not inside[directory]:
+                    raise InvalidInputError(f"remote key {rel!r} would be written outside {lroot}")
+                jobs.append((rpath, target, None))
+            # Every new folder of the batch at once, rather than a look for each file: each look
+            # lets go of the GIL, which costs a hand-off while obstore's threads wait for it.
+            if new:
+                await asyncio.to_thread(_make_folders, new)
+            return jobs
+
+        async def produce(deliver: Callable[[list[FileJob]], Awaitable[None]]) -> None:
+            files = nbytes = 0
+            held: list[FileJob] = []
+            async for batch, full in self._listing(rroot):
+                jobs = await check(batch)
+                files += len(batch)
+                nbytes += sum(size for _, _, size in batch)
+                if held:
+                    await deliver(held)
+                    held = []
+                if full:
+                    await deliver(jobs)
+                else:
+                    # A short batch is most likely the last: its files wait for the listing's
+                    # end, so a folder of one batch has its totals before any byte moves.
+                    held = jobs
+            if not files:  # an empty local folder: its copy is an empty folder
+                await asyncio.to_thread(_make_folders, [lroot])
+            if self.progress is not None:
+                self.progress(0, 0, total_files=files, total_bytes=nbytes)
+            if held:
+                await deliver(held)
+
+        batch = self.backend.copy_batch
+        if batch is None:
+            return await self._run_streamed(produce)
+        copied = 0
+
+        async def copy(jobs: list[FileJob]) -> None:
+            nonlocal copied
+            copied += await batch(jobs, self.progress)
+
+        await produce(copy)
+        return copied
+
+    async def _run_streamed(
+        self, produce: Callable[[Callable[[list[FileJob]], Awaitable[None]]], Awaitable[None]]
+    ) -> int:
+        """Download the jobs ``produce`` hands over, at most ``concurrency`` at a time.
+
+        At most twice ``concurrency`` jobs wait, so the listing pauses while downloads catch
+        up. The first failure, of the listing or of a file, stops new work (and the listing);
+        the downloads in flight finish, then it is raised.
+        """
+        workers = max(1, self.concurrency)
+        # The queue itself is unbounded so that handing over the end markers never blocks;
+        # the semaphore bounds what waits in it.
+        room = asyncio.Semaphore(workers * 2)
+        queue: asyncio.Queue[FileJob | None] = asyncio.Queue()
+        done = 0
+        failure: BaseException | None = None
+
+        async def put(jobs: list[FileJob]) -> None:
+            for job in jobs:
+                await room.acquire()
+                queue.put_nowait(job)
+
+        async def feed() -> None:
+            nonlocal failure
+            try:
+                await produce(put)
+            except BaseException as exc:
+                failure = failure or exc
+            finally:
+                for _ in range(workers):
+                    queue.put_nowait(None)
+
+        feeding = asyncio.ensure_future(feed())
+
+        async def worker() -> None:
+            nonlocal done, failure
+            while (job := await queue.get()) is not None:
+                room.release()
+                if failure is not None:
+                    continue
+                try:
+                    await self._get_job(job)
+                except BaseException as exc:
+                    failure = failure or exc
+                    feeding.cancel()
+                    continue
+                done += 1
+
+        await asyncio.gather(feeding, *(worker() for _ in range(workers)))
+        if failure is not None:
+            raise failure
+        return done
+
+    async def _listing(self, rroot: str) -> AsyncIterator[tuple[list[tuple[str, str, int]], bool]]:
+        """Batches of (path, relative key, size) under ``rroot``, each with whether it was full.
+
+        A full batch (``LIST_BATCH`` names from the backend) is likely followed by more.
+        Refuses a missing root. Each batch is fetched with the retry budget; a listing that
+        fails part-way resumes after the last name received.
+        """
         backend = self.backend
         root = backend.root_name(rroot)
         sizes = self.progress is not None
-        found = await self.retry.call(lambda: backend.list_files(rroot, sizes), f"listing of {rroot}")
         sep = backend.sep
-        listing: list[tuple[str, str, int]] = []
-        for name, size in found:
-            if name == root:
-                listing.append((name, name.rsplit(sep, 1)[-1], size))
-            elif name.startswith(root + sep):
-                listing.append((name, name[len(root) + 1 :].replace(sep, "/"), size))
+        after: str | None = None
+        pages: AsyncIterator[list[tuple[str, int]]] | None = None
+        empty = True
+
+        async def next_page() -> list[tuple[str, int]] | None:
+            nonlocal pages
+            if pages is None:
+                pages = backend.list_batches(rroot, sizes, after)
+            try:
+                return await anext(pages)
+            except StopAsyncIteration:
+                return None
+            except BaseException:
+                pages = None  # the next attempt starts a new listing after ``after``
+                raise
+
+        while (found := await self.retry.call(next_page, f"listing of {rroot}")) is not None:
+            if found:
+                after = found[-1][0]
+            batch: list[tuple[str, str, int]] = []
+            for name, size in found:
+                if name == root:
+                    batch.append((name, name.rsplit(sep, 1)[-1], size))
+                elif name.startswith(root + sep):
+                    batch.append((name, name[len(root) + 1 :].replace(sep, "/"), size))
+            if batch:
+                empty = False
+                yield batch, len(found) >= _backend.LIST_BATCH
         # An empty folder exists only on the local disk: object stores have no empty prefixes.
-        if not listing and not await self.exists(rroot):
+        if empty and not await self.exists(rroot):
             raise DataNotFoundError(f"{rroot} does not exist or holds no files")
-        return listing
 
 
 async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]], limit: int) -> int:

@@ -113,8 +113,10 @@ def _interrupt_note(count: _FileCount, dst: str, upload: bool, folder: bool) -> 
         if count.files:  # the interrupt landed after the file was complete
             return f"interrupted after {dst} was {verb} complete"
         return f"interrupted; {dst} was not written and {partial}"
-    if count.total_files is None or (not count.files):
+    if not count.files:
         return f"interrupted before any file was complete under {dst}; {partial}"
+    if count.total_files is None:  # a streamed folder listing had not ended yet
+        return f"interrupted: {count.files} files were {verb} complete under {dst}; {partial}"
     return (
         f"interrupted: {count.files} of {count.total_files} files were {verb} complete under {dst}; {partial}"
     )

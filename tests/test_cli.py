@@ -1309,3 +1309,16 @@ class TestFlyteFiles:
             f"{path}: OK",
             f"{path}: probe: no URI given and the file names no bucket (storage.container); use --probe URI",
         ]
+
+
+def test_interrupt_note_counts_files_before_a_streamed_listing_ended() -> None:
+    """An interrupt before a long folder listing ended (no totals yet) still counts the complete files."""
+    from persist.cli import _FileCount, _interrupt_note
+
+    count = _FileCount(lambda *args, **kwargs: None)
+    count(3, 300)
+    note = _interrupt_note(count, "/data/v1", upload=False, folder=True)
+    assert note == "interrupted: 3 files were written complete under /data/v1; no partial file was left"
+    count(0, 0, total_files=40, total_bytes=4000)
+    note = _interrupt_note(count, "/data/v1", upload=False, folder=True)
+    assert note == "interrupted: 3 of 40 files were written complete under /data/v1; no partial file was left"
