@@ -15,7 +15,7 @@ import enum
 import re
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 from persist._text import backend_reason, exception_chain, redact
 from persist.errors import DataNotFoundError, DownloadError, InvalidInputError, PersistError, UploadError
@@ -26,7 +26,6 @@ __all__ = [
     "Operation",
     "classify",
     "explain",
-    "raise_persist_error",
     "to_persist_error",
 ]
 
@@ -314,17 +313,3 @@ def explain(exc: BaseException) -> str:
 
 def _chain_text(exc: BaseException) -> str:
     return " | ".join(f"{type(err).__name__}: {err}" for err in list(exception_chain(exc))[:10])
-
-
-def raise_persist_error(
-    exc: BaseException,
-    operation: Operation,
-    src: str,
-    dst: str = "",
-    *,
-    recursive: bool = False,
-    secrets: Iterable[str] = (),
-    reason: Callable[[BaseException], str] = backend_reason,
-) -> NoReturn:
-    """Raise :func:`to_persist_error`'s error for ``exc`` (call it in the ``except`` block)."""
-    raise to_persist_error(exc, operation, src, dst, recursive=recursive, secrets=secrets, reason=reason)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, Union
 
 from persist._backend import Entry, make_backend
-from persist._errors import Kind, Operation, classify, raise_persist_error
+from persist._errors import Kind, Operation, classify, to_persist_error
 from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync, timeout_kind
 from persist._plan import Plan, enable_debug_logging, endpoint_host, plan_for, secret_values
 from persist._stores import config_for
@@ -596,7 +596,7 @@ class FileAccessProvider:
         """Raise the persist error for ``exc`` (the one boundary, ``_errors``), secrets masked."""
         where = dst if operation == "upload" else src
         protocol = get_protocol(where)
-        raise_persist_error(
+        raise to_persist_error(
             exc,
             operation,
             src,
