@@ -136,6 +136,26 @@ def _seed(store: str, where: dict[str, str], root: str, keys: int, work: Path) -
     return uri
 
 
+def start_store(stack: ExitStack, store: str, bucket: str) -> tuple[dict[str, str], str]:
+    """A fresh server for ``store`` (``s3``: moto, ``azure``: Azurite) with an empty ``bucket``.
+
+    The server stops with ``stack``. Returns what ``_config`` needs to reach it and the bucket's
+    root URI.
+    """
+    from tests.integration import servers as srv
+
+    if store == "s3":
+        endpoint = stack.enter_context(srv.moto_server())
+        stack.enter_context(srv.moto_client(endpoint)).create_bucket(Bucket=bucket)
+        return {"endpoint": endpoint}, f"s3://{bucket}"
+    from azure.storage.blob import BlobServiceClient
+
+    info = stack.enter_context(srv.azurite_server())
+    BlobServiceClient.from_connection_string(info.connection_string).create_container(bucket)
+    where = {"endpoint": info.blob_endpoint, "account": info.account_name, "key": info.account_key}
+    return where, f"abfs://{bucket}"
+
+
 def main() -> None:
     """Parse the arguments, start the servers, seed, measure, print the table."""
     parser = argparse.ArgumentParser(
@@ -152,7 +172,6 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(REPO))
-    from tests.integration import servers as srv
 
     work = Path(tempfile.mkdtemp(prefix="listing-bench-"))
     codes: dict[str, Path] = {"after": REPO}
@@ -170,25 +189,7 @@ def main() -> None:
     try:
         with ExitStack() as stack:
             for store in args.stores:
-                if store == "s3":
-                    endpoint = stack.enter_context(srv.moto_server())
-                    client = stack.enter_context(srv.moto_client(endpoint))
-                    client.create_bucket(Bucket="listing")
-                    where = {"endpoint": endpoint}
-                    root = "s3://listing"
-                else:
-                    info = stack.enter_context(srv.azurite_server())
-                    from azure.storage.blob import BlobServiceClient
-
-                    BlobServiceClient.from_connection_string(info.connection_string).create_container(
-                        "listing"
-                    )
-                    where = {
-                        "endpoint": info.blob_endpoint,
-                        "account": info.account_name,
-                        "key": info.account_key,
-                    }
-                    root = "abfs://listing"
+                where, root = start_store(stack, store, "listing")
                 for keys in args.keys:
                     started = time.perf_counter()
                     uri = _seed(store, where, root, keys, work)

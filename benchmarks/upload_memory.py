@@ -26,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from benchmarks.listing import _config
+from benchmarks.listing import _config, start_store
 
 REPO = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -72,7 +72,6 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(REPO))
-    from tests.integration import servers as srv
 
     work = Path(tempfile.mkdtemp(prefix="upload-memory-"))
     big = work / "big.bin"
@@ -84,24 +83,7 @@ def main() -> None:
     try:
         for store in args.stores:
             with ExitStack() as stack:
-                if store == "s3":
-                    endpoint = stack.enter_context(srv.moto_server())
-                    stack.enter_context(srv.moto_client(endpoint)).create_bucket(Bucket="memory")
-                    where = {"endpoint": endpoint}
-                    root = "s3://memory"
-                else:
-                    from azure.storage.blob import BlobServiceClient
-
-                    info = stack.enter_context(srv.azurite_server())
-                    BlobServiceClient.from_connection_string(info.connection_string).create_container(
-                        "memory"
-                    )
-                    where = {
-                        "endpoint": info.blob_endpoint,
-                        "account": info.account_name,
-                        "key": info.account_key,
-                    }
-                    root = "abfs://memory"
+                where, root = start_store(stack, store, "memory")
                 results: dict[int, list[dict[str, Any]]] = {b: [] for b in args.buffers}
                 for rep in range(args.reps):
                     order = args.buffers if rep % 2 == 0 else list(reversed(args.buffers))
