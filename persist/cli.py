@@ -213,6 +213,10 @@ def _overrides() -> dict[str, Any]:
     return dict(obj) if isinstance(obj, dict) else {}
 
 
+OPTIONS_LABEL = "command-line options"
+"""How ``persist show`` and ``validate`` name values set by the group's options."""
+
+
 def _auto(config_file: str | None) -> DataConfig:
     """``DataConfig.auto`` with the group's overrides."""
     return DataConfig.auto(config_file, **_overrides())
@@ -240,7 +244,9 @@ def check_file(path: str, use_env: bool, strict: bool) -> FileReport:
     report = FileReport(path)
     overrides = _overrides()
     sources = (
-        default_sources(DataConfig, path, overrides) if use_env else file_sources(DataConfig, path, overrides)
+        default_sources(DataConfig, path, overrides, overrides_label=OPTIONS_LABEL)
+        if use_env
+        else file_sources(DataConfig, path, overrides, OPTIONS_LABEL)
     )
     with warnings.catch_warnings():
         # load() warns about deprecated keys; validate reports them itself, below.
@@ -617,7 +623,12 @@ def effective_config(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every field's effective value (secrets masked) and where it came from."""
     return _effective(
-        resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
+        resolve(
+            DataConfig,
+            default_sources(
+                DataConfig, config_file, _overrides(), extra_sources, overrides_label=OPTIONS_LABEL
+            ),
+        )
     )
 
 
@@ -732,7 +743,10 @@ def show(config_file: str | None, fmt: str, extra: tuple[str, ...], for_uri: str
     follow as comments; keys persist cannot honour are warnings on stderr.
     """
     extra_sources = [_extra_source(spec) for spec in extra]
-    loaded = resolve(DataConfig, default_sources(DataConfig, config_file, _overrides(), extra_sources))
+    loaded = resolve(
+        DataConfig,
+        default_sources(DataConfig, config_file, _overrides(), extra_sources, overrides_label=OPTIONS_LABEL),
+    )
     for note in loaded.notes:
         click.echo(f"warning: {note}", err=True)
     if for_uri is not None:

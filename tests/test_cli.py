@@ -530,6 +530,15 @@ class TestOptions:
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["config_kwargs"] == {"connect_timeout": 3.0, "read_timeout": 4.5}
 
+    def test_show_names_the_group_options_as_the_source(self, runner: CliRunner, tmp_path: Path) -> None:
+        """persist show labels a value from --connect-timeout as a command-line option."""
+        path = write(tmp_path, "secret.yaml", WITH_SECRET)
+        result = invoke(runner, "--connect-timeout", "3", "show", "--config", path, "--format", "json")
+        assert result.exit_code == 0, result.output
+        generic = json.loads(result.stdout)["generic"]
+        assert generic["connect_timeout"] == {"value": 3.0, "source": "command-line options"}
+        assert generic["read_timeout"]["source"] == "default"
+
     def test_group_timeout_must_be_positive(self, runner: CliRunner) -> None:
         result = invoke(runner, "--read-timeout", "0", "options", "s3")
         assert result.exit_code == 2

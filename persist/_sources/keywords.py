@@ -25,7 +25,11 @@ class KeywordSource(InitSettingsSource, Explained):
 
     label = "keyword arguments"
 
-    def __init__(self, settings_cls: type[BaseSettings], overrides: Mapping[str, Any]) -> None:
+    def __init__(
+        self, settings_cls: type[BaseSettings], overrides: Mapping[str, Any], label: str | None = None
+    ) -> None:
+        if label is not None:
+            self.label = label
         self.found = Layer()
         self.sections = sorted(overrides)
         super().__init__(settings_cls, {str(k): _plain(v) for k, v in overrides.items()})

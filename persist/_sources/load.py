@@ -202,6 +202,7 @@ def default_sources(
     overrides: Mapping[str, Any] | None = None,
     extra_sources: Sequence[ExtraSource] = (),
     environ: Mapping[str, str] | None = None,
+    overrides_label: str | None = None,
 ) -> list[Traced]:
     """Every source in priority order, highest first; defaults live on the model fields.
 
@@ -211,11 +212,13 @@ def default_sources(
         overrides: Sections given in code.
         extra_sources: Further pydantic-settings sources, each placed just above a built-in one.
         environ: The environment to read (``os.environ`` when None).
+        overrides_label: How provenance names ``overrides`` (default ``keyword arguments``; the
+            CLI says ``command-line options``).
     """
     settings = settings_class(model)
     env = os.environ if environ is None else environ
     precedence: tuple[tuple[Slot | None, Callable[[], PydanticBaseSettingsSource | None]], ...] = (
-        (None, lambda: KeywordSource(settings, overrides or {})),  # 1. keyword arguments
+        (None, lambda: KeywordSource(settings, overrides or {}, overrides_label)),  # 1. keywords
         ("env", lambda: PersistEnvSource(settings, env)),  # 2. PERSIST_S3__ENDPOINT ...
         ("flyte_env", lambda: LegacyFlyteEnvSource(settings, env)),  # 3. FLYTE_AWS_ENDPOINT ...
         ("yaml", lambda: YamlFileSource(settings, config_file, env)),  # 4. file from code or PERSIST_CONFIG
@@ -233,15 +236,19 @@ def default_sources(
 
 
 def file_sources(
-    model: type[BaseModel], path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+    model: type[BaseModel],
+    path: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    overrides_label: str | None = None,
 ) -> list[Traced]:
     """One YAML file on its own (``DataConfig.from_yaml``, ``persist validate`` without --env).
 
-    ``overrides`` (sections given in code, or the CLI's timeout options) win over the file.
+    ``overrides`` (sections given in code, or the CLI's timeout options, named by
+    ``overrides_label``) win over the file.
     """
     settings = settings_class(model)
     sources = [
-        _build(lambda: KeywordSource(settings, overrides)) if overrides else None,
+        _build(lambda: KeywordSource(settings, overrides, overrides_label)) if overrides else None,
         _build(lambda: YamlFileSource(settings, path, {})),
     ]
     return [traced for traced in sources if traced is not None]
