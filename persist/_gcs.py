@@ -40,13 +40,14 @@ async def download(fs: Any, rpath: str, lpath: str, kwargs: dict[str, Any]) -> N
 def use_streamed_upload(fs: Any, size: int, put_kwargs: dict[str, Any]) -> bool:
     """Whether ``fs`` (gcsfs) should upload a file of ``size`` bytes with :func:`streamed_upload`.
 
-    Only for files gcsfs would send in resumable chunks, without put arguments other than
-    ``chunksize`` (which the streamed upload does not need), and without gcsfs's consistency
-    checks (which hash the chunks gcsfs sends itself).
+    Only for files gcsfs would send in resumable chunks, without put arguments (the plan has
+    none unless the caller gave some or ``generic.write_chunk_size_bytes`` was set: then gcsfs
+    uploads in chunks of that size), and without gcsfs's consistency checks (which hash the
+    chunks gcsfs sends itself).
     """
     return (
         size >= SIMPLE_UPLOAD_LIMIT
-        and not set(put_kwargs) - {"chunksize"}
+        and not put_kwargs
         and getattr(fs, "consistency", "none") in ("none", None)
         and hasattr(fs, "_call")
     )

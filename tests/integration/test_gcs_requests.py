@@ -100,13 +100,20 @@ def big(tmp_path: Path) -> Path:
     return path
 
 
-def provider_for(server: Server, tmp_path: Path, retries: int) -> FileAccessProvider:
-    """A provider for gs://BUCKET through the proxy, with 5 MiB chunks set explicitly."""
+def provider_for(
+    server: Server, tmp_path: Path, retries: int, chunk: int | None = None
+) -> FileAccessProvider:
+    """A provider for gs://BUCKET through the proxy (``chunk``: write_chunk_size_bytes set)."""
+    generic = (
+        GenericPersistenceConfig()
+        if chunk is None
+        else GenericPersistenceConfig(write_chunk_size_bytes=chunk)
+    )
     config = DataConfig(
         gcs=GCSConfig(
             endpoint=server.proxy.url, token="anon", project=GCS_PROJECT, retries=retries, backoff=0.01
         ),
-        generic=GenericPersistenceConfig(write_chunk_size_bytes=5 * MiB),
+        generic=generic,
     )
     return FileAccessProvider(
         tmp_path / "sandbox", f"gs://{BUCKET}/raw/", config, execution_metadata=METADATA
@@ -126,6 +133,18 @@ class TestLargeUpload:
         content, metadata = stored
         assert content == big.read_bytes()
         assert metadata.items() >= METADATA.items(), metadata
+
+    def test_chunk_size_set_keeps_chunked_upload(self, server: Server, big: Path, tmp_path: Path) -> None:
+        """With generic.write_chunk_size_bytes set (5 MiB), gcsfs sends 12 MiB in three chunks."""
+        provider = provider_for(server, tmp_path, retries=0, chunk=5 * MiB)
+        server.proxy.reset()
+        provider.put_data(str(big), f"gs://{BUCKET}/raw/chunked.bin")
+        seen = server.proxy.requests_seen
+        assert (seen["POST"], seen["PUT"]) == (4, 0), seen
+        stored = server.object("raw/chunked.bin")
+        assert stored is not None
+        assert stored[0] == big.read_bytes()
+        assert stored[1].items() >= METADATA.items(), stored[1]
 
     @pytest.mark.parametrize("mode", ["reset", "slowdown"])
     def test_failed_body_is_retried_in_a_new_session(
