@@ -1294,7 +1294,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "folder_up, folder_down, many_up, folder_put, folder_get), backend:name, or startup",
     )
     parser.add_argument(
-        "--clients", help="comma-separated clients: persist, flytekit, s3fs, adlfs, obstore, boto3, s5cmd, cp"
+        "--clients",
+        help="comma-separated clients: persist, flytekit, s3fs, adlfs, gcsfs, obstore, boto3, s5cmd, cp",
     )
     parser.add_argument(
         "--persist-engines",
@@ -1367,7 +1368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workloads, with_startup, left_out = select_workloads(args.only, args.include_slow)
     persist = persist_labels(args.persist_engines)
     wanted = {c.strip() for c in args.clients.split(",")} if args.clients else None
-    known_clients = set(S3_CLIENTS) | set(AZURE_CLIENTS) | set(LOCAL_CLIENTS)
+    known_clients = set(S3_CLIENTS) | set(AZURE_CLIENTS) | set(LOCAL_CLIENTS) | set(GCS_DOWN_CLIENTS)
     if wanted and wanted - known_clients:
         raise SystemExit(f"--clients: unknown {', '.join(sorted(wanted - known_clients))}")
     labels_for: dict[str, list[str]] = {}
