@@ -9,13 +9,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["SIMPLE_UPLOAD_LIMIT", "STREAM_PIECE", "download", "streamed_upload", "use_streamed_upload"]
+__all__ = [
+    "SESSION_CLEANUP_TIMEOUT",
+    "SIMPLE_UPLOAD_LIMIT",
+    "STREAM_PIECE",
+    "download",
+    "streamed_upload",
+    "use_streamed_upload",
+]
 
 SIMPLE_UPLOAD_LIMIT = 5 * 1024 * 1024
 """Below this gcsfs sends a file in one simple upload already (its own threshold)."""
 
 STREAM_PIECE = 1024 * 1024
 """Bytes read from the file at a time while the request body streams."""
+
+SESSION_CLEANUP_TIMEOUT = 10.0
+"""Seconds the cancellation of a failed upload's session may take."""
 
 
 async def download(fs: Any, rpath: str, lpath: str, kwargs: dict[str, Any]) -> None:
@@ -105,10 +115,11 @@ async def streamed_upload(
     }
     try:
         await fs._call("PUT", location, headers=head, data=_read_pieces(lpath, size, callback))
-    except BaseException:
-        # As gcsfs does: end the session so the server drops what it received.
+    except Exception:
+        # As gcsfs does: end the session so the server drops what it received (an unfinished
+        # session also expires by itself, so a clean-up that fails or stalls is let go).
         with contextlib.suppress(Exception):
-            await fs._call("DELETE", location)
+            await asyncio.wait_for(fs._call("DELETE", location), SESSION_CLEANUP_TIMEOUT)
         raise
     invalidate = getattr(fs, "_write_file_cache_update", None)
     if invalidate is not None:

@@ -164,7 +164,8 @@ class TestLargeUpload:
     def test_failed_body_without_retries_stores_nothing(
         self, server: Server, big: Path, tmp_path: Path
     ) -> None:
-        """With gcs.retries=0 one reset is an UploadError naming both paths, and no object exists."""
+        """With gcs.retries=0 one reset is an UploadError naming both paths; the session is
+        cancelled and no object exists."""
         provider = provider_for(server, tmp_path, retries=0)
         server.proxy.reset(1, "reset", methods=["PUT"])
         with pytest.raises(UploadError) as info:
@@ -172,6 +173,8 @@ class TestLargeUpload:
         assert str(big) in str(info.value)
         assert f"gs://{BUCKET}/raw/lost.bin" in str(info.value)
         assert server.proxy.failures_injected == 1
+        # The failed session is cancelled, as gcsfs cancels its own.
+        assert server.proxy.requests_seen["DELETE"] == 1, server.proxy.requests_seen
         assert server.object("raw/lost.bin") is None
 
 
