@@ -33,12 +33,10 @@ async def download(fs: Any, rpath: str, lpath: str, kwargs: dict[str, Any]) -> N
 
     Recent gcsfs's ``_get_file`` first asks for the object's metadata (and its bucket's type),
     then, for files of 100 MB or more, fetches four ranges at once through a prefetcher that
-    holds up to 128 MiB of them in memory. Against fake-gcs-server, 256 MiB came in 0.66-2.33 s
-    (median 1.32) that way and 0.76-1.00 s (median 0.83) in one stream, with the client's CPU
-    time 0.29-0.69 s against 0.27-0.35 s (five runs each, alternating, on two shared cores),
-    without the prefetcher's memory; every file of a folder also saves the metadata request.
-    gcsfs's own single-stream method does the GET (older gcsfs, which has none, uses
-    ``_get_file``, which streamed already).
+    holds up to 128 MiB of them in memory. One stream was as fast or faster, with less CPU time
+    and without the prefetcher's memory (benchmarks/README.md, "Decisions measured"), and each
+    file of a folder saves the metadata request. gcsfs's own single-stream method does the GET
+    (older gcsfs, which has none, uses ``_get_file``, which streamed already).
     """
     single = getattr(fs, "_get_file_request", None)
     if single is None:
