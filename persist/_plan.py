@@ -195,6 +195,10 @@ def plan_for(
             **common,
         )
     call_kwargs = get_additional_fsspec_call_kwargs(protocol, "put", data_config)
+    if protocol in GCS_PROTOCOLS and "write_chunk_size_bytes" not in generic.model_fields_set:
+        # Unset, a GCS upload of 5 MiB or more goes in one streamed request (_gcs.streamed_upload),
+        # which needs no chunk size; a chunk size set in any source keeps gcsfs's chunked uploads.
+        call_kwargs.pop("chunksize", None)
     return Plan(engine="fsspec", retry=retry, put_kwargs={**call_kwargs, **(put_kwargs or {})}, **common)
 
 

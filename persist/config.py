@@ -379,7 +379,8 @@ class GenericPersistenceConfig(BaseModel):
 
     write_chunk_size_bytes: int = Field(default=25 * MiB, ge=5 * MiB)
     """Part size of multipart uploads to S3 and GCS (and Azure, with the obstore engine), in bytes
-    (S3 needs at least 5 MiB). Unset, the obstore engine uses 8 MiB parts, measured faster.
+    (S3 needs at least 5 MiB). Unset, the obstore engine uses 8 MiB parts, measured faster, and
+    a GCS upload of 5 MiB or more goes in one streamed request.
     Env: PERSIST_GENERIC__WRITE_CHUNK_SIZE_BYTES, _F_P_WRITE_CHUNK_SIZE."""
 
     max_concurrency: int = Field(default=16, ge=1, le=1024)

@@ -306,6 +306,17 @@ class TestPlan:
         assert plan.engine == "fsspec"
         assert plan.put_kwargs == {"chunksize": 25 * MiB, "ACL": "private"}
 
+    def test_gcs_uploads_without_chunk_size_unless_set(self) -> None:
+        """Unset, GCS plans pass no chunksize (one streamed request); set anywhere, gcsfs gets it."""
+        assert plan_for(DataConfig(), "gs").put_kwargs == {}
+        chosen = DataConfig(generic=GenericPersistenceConfig(write_chunk_size_bytes=8 * MiB))
+        assert plan_for(chosen, "gs").put_kwargs == {"chunksize": 8 * MiB}
+        # Set to its default value, it is still set: gcsfs uploads in chunks of it.
+        default = DataConfig(generic=GenericPersistenceConfig(write_chunk_size_bytes=25 * MiB))
+        assert plan_for(default, "gcs").put_kwargs == {"chunksize": 25 * MiB}
+        # S3's fsspec plan keeps flytekit's chunk size either way.
+        assert plan_for(DataConfig(generic={"engine": "fsspec"}), "s3").put_kwargs == {"chunksize": 25 * MiB}
+
     def test_anonymous_plans_unsigned_access(self) -> None:
         plan = plan_for(DataConfig(s3=LOCAL_S3), "s3", anonymous=True)
         assert plan.fs_options["anon"] is True

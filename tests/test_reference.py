@@ -59,7 +59,8 @@ ROWS: dict[str, Any] = {
             "| `generic.write_chunk_size_bytes` | integer >= 5242880 | `26214400` (25 MiB) "
             "| `PERSIST_GENERIC__WRITE_CHUNK_SIZE_BYTES`, `_F_P_WRITE_CHUNK_SIZE` "
             "| Part size of multipart uploads to S3 and GCS (and Azure, with the obstore engine), in bytes "
-            "(S3 needs at least 5 MiB). Unset, the obstore engine uses 8 MiB parts, measured faster. |",
+            "(S3 needs at least 5 MiB). Unset, the obstore engine uses 8 MiB parts, measured faster, and "
+            "a GCS upload of 5 MiB or more goes in one streamed request. |",
         ),
         (
             "generic.max_concurrency",

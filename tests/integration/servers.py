@@ -402,7 +402,9 @@ def fake_gcs_binary() -> Path:
 
 
 @contextlib.contextmanager
-def gcs_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
+def gcs_server(
+    timeout: float = DEFAULT_START_TIMEOUT, on_start: Callable[[int], None] | None = None
+) -> Iterator[str]:
     """Run fake-gcs-server with the memory backend on a free port.
 
     Clients: gcsfs with ``endpoint_url`` set to the yielded URL, ``token="anon"`` and a
@@ -411,6 +413,7 @@ def gcs_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
 
     Args:
         timeout: Seconds to wait for the server to answer.
+        on_start: Called with the server's process id once it answers.
 
     Yields:
         The endpoint URL, ``http://127.0.0.1:PORT``.
@@ -435,7 +438,9 @@ def gcs_server(timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[str]:
         "-log-level",
         "error",
     ]
-    with run_server("fake-gcs-server", command, f"{endpoint}/storage/v1/b", timeout=timeout):
+    with run_server(
+        "fake-gcs-server", command, f"{endpoint}/storage/v1/b", timeout=timeout, on_start=on_start
+    ):
         yield endpoint
 
 
