@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 Backend = Literal["s3", "azure", "local"]
 Op = Literal["up", "down"]
-Kind = Literal["file", "folder"]
+Kind = Literal["file", "folder", "calls"]
 Transfer = Callable[[], object]
 
 CONCURRENCY = 16
@@ -73,6 +73,8 @@ class Job:
         azure: the Azure server, when the backend is ``azure``.
         server_pid: the process id of the server, whose CPU time the child reads before and
             after the transfer (``None``: not measured).
+        call: for ``kind="calls"``: ``exists``, ``put`` or ``get`` (see ``benchmarks.calls``).
+        calls: for ``kind="calls"``: how many sequential calls are timed.
     """
 
     client: str
@@ -85,6 +87,8 @@ class Job:
     s3: S3Info | None = None
     azure: AzureInfo | None = None
     server_pid: int | None = None
+    call: str = ""
+    calls: int = 0
 
     @property
     def remote(self) -> str:
@@ -211,11 +215,11 @@ def child_env(job: Job, base: Mapping[str, str], persist_engine: str | None = No
 # --- the clients --------------------------------------------------------------------------------
 
 
-def persist_client(job: Job) -> Transfer:
-    """The persist client: ``FileAccessProvider.put_data`` / ``get_data``.
+def persist_provider(job: Job, raw_output_prefix: str) -> Any:
+    """The ``FileAccessProvider`` of persist for a job, its config given in code.
 
-    The configuration is given in code; ``DataConfig.auto`` also reads ``PERSIST_*`` variables,
-    so ``PERSIST_GENERIC__ENGINE`` (set by the parent for ``persist[ENGINE]``) applies.
+    ``DataConfig.auto`` also reads ``PERSIST_*`` variables, so ``PERSIST_GENERIC__ENGINE`` (set
+    by the parent for ``persist[ENGINE]``) applies.
     """
     from persist import AzureBlobStorageConfig, DataConfig, FileAccessProvider, S3Config
 
@@ -234,12 +238,16 @@ def persist_client(job: Job) -> Transfer:
             account_key=job.azure.account_key,
             account_host=job.azure.blob_endpoint,
         )
-    config = DataConfig.auto(**sections)
+    return FileAccessProvider(job.sandbox, raw_output_prefix, DataConfig.auto(**sections))
+
+
+def persist_client(job: Job) -> Transfer:
+    """The persist client: ``FileAccessProvider.put_data`` / ``get_data`` (see ``persist_provider``)."""
     if job.backend == "local":
-        provider = FileAccessProvider(job.sandbox, str(Path(job.dst).parent), config)
+        provider = persist_provider(job, str(Path(job.dst).parent))
         _best_effort(lambda: provider.exists(job.src))
     else:
-        provider = FileAccessProvider(job.sandbox, bucket_root(job) + "/", config)
+        provider = persist_provider(job, bucket_root(job) + "/")
         _best_effort(lambda: provider.exists(bucket_root(job)))
     multipart = job.kind == "folder"
     if job.op == "up":
@@ -572,7 +580,12 @@ def run_child(spec_path: str) -> int:
     job = Job.from_dict(spec["job"])
     outcome: dict[str, Any] = {"ok": False}
     try:
-        transfer = CLIENTS[job.client](job)
+        if job.kind == "calls":
+            from benchmarks.calls import CALL_CLIENTS
+
+            transfer = CALL_CLIENTS[job.client](job)
+        else:
+            transfer = CLIENTS[job.client](job)
         cpu_before = _cpu_seconds(job.client)
         server_before = process_cpu_seconds(job.server_pid)
         started = time.perf_counter()
