@@ -20,7 +20,9 @@ Clients (each library's own synchronous calls, nothing concurrent):
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -206,3 +208,145 @@ def per_call_overhead_us(
     if persist_seconds is None or peer_seconds is None or not calls:
         return None
     return (persist_seconds - peer_seconds) / calls * 1e6
+
+
+# --- interleaved: persist and its peers in one process, block by block ------------------------
+
+
+def _servers(stack: Any, backends: list[str], payload: Path) -> dict[str, Any]:
+    """Start moto and/or Azurite, each with the source bucket (holding the tiny object) and ``up``."""
+    from benchmarks.clients import AzureInfo, S3Info
+    from tests.integration import servers as srv
+
+    found: dict[str, Any] = {}
+    if "s3" in backends:
+        endpoint = stack.enter_context(srv.moto_server())
+        client = stack.enter_context(srv.moto_client(endpoint))
+        for bucket in ("bench-src", "calls-up"):
+            client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket="bench-src", Key=TINY_KEY, Body=payload.read_bytes())
+        found["s3"] = S3Info(endpoint, srv.S3_ACCESS_KEY, srv.S3_SECRET_KEY, srv.S3_REGION)
+    if "azure" in backends:
+        from azure.storage.blob import BlobServiceClient
+
+        info = stack.enter_context(srv.azurite_server())
+        service = BlobServiceClient.from_connection_string(info.connection_string)
+        for container in ("bench-src", "calls-up"):
+            service.create_container(container)
+        service.get_blob_client("bench-src", TINY_KEY).upload_blob(payload.read_bytes())
+        found["azure"] = AzureInfo(
+            info.account_name, info.account_key, info.blob_endpoint, info.connection_string
+        )
+    return found
+
+
+def interleaved(
+    where: Any, backend: str, call: str, blocks: int, per_block: int, work: Path
+) -> dict[str, Any]:
+    """``blocks`` rounds of ``per_block`` calls by each client, the order rotated every round.
+
+    Each round builds every client afresh (untimed, with its warm-up call) and times its calls:
+    wall and process CPU. The per-call overhead of a round is persist's time minus the fastest
+    peer's in that same round, so both saw the same moment of a shared, noisy machine.
+    """
+    import statistics
+    import time
+
+    from benchmarks.clients import Job
+
+    clients = list(S3_CALL_CLIENTS if backend == "s3" else AZURE_CALL_CLIENTS)
+    scheme = "s3" if backend == "s3" else "abfs"
+    walls: dict[str, list[float]] = {c: [] for c in clients}
+    cpus: dict[str, list[float]] = {c: [] for c in clients}
+    for b in range(blocks):
+        shift = b % len(clients)
+        for client in clients[shift:] + clients[:shift]:
+            sandbox = work / f"sb-{backend}-{call}-{client}-{b}"
+            sandbox.mkdir(parents=True)
+            job = Job(
+                client=client,
+                backend=backend,  # type: ignore[arg-type]
+                op="up" if call == "put" else "down",
+                kind="calls",
+                src=str(work / "tiny.bin") if call == "put" else f"{scheme}://bench-src/{TINY_KEY}",
+                dst=f"{scheme}://calls-up/{client}-{b}" if call == "put" else str(sandbox / "out"),
+                sandbox=str(sandbox),
+                s3=where if backend == "s3" else None,
+                azure=where if backend == "azure" else None,
+                call=call,
+                calls=per_block,
+            )
+            run = CALL_CLIENTS[client](job)
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            walls[client].append((time.perf_counter() - wall) / per_block)
+            cpus[client].append((time.process_time() - cpu) / per_block)
+
+    def us(values: list[float]) -> float:
+        return statistics.median(values) * 1e6
+
+    peers = [c for c in clients if c != "persist"]
+    best = min(peers, key=lambda c: us(walls[c]))
+    diffs = sorted((p - q) * 1e6 for p, q in zip(walls["persist"], walls[best], strict=True))
+    cpu_diffs = sorted((p - q) * 1e6 for p, q in zip(cpus["persist"], cpus[best], strict=True))
+    quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    return {
+        "backend": backend,
+        "call": call,
+        "blocks": blocks,
+        "per_block": per_block,
+        "wall_us": {c: us(walls[c]) for c in clients},
+        "cpu_us": {c: us(cpus[c]) for c in clients},
+        "fastest_peer": best,
+        "overhead_us": statistics.median(diffs),
+        "overhead_quartiles_us": [quartiles[0], quartiles[2]],
+        "cpu_overhead_us": statistics.median(cpu_diffs),
+        "persist_faster_rounds": sum(1 for d in diffs if d < 0),
+    }
+
+
+def main() -> None:
+    """``python -m benchmarks.calls``: the interleaved per-call overhead, printed as Markdown."""
+    import argparse
+    import contextlib
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--stores", nargs="+", default=["s3", "azure"], choices=["s3", "azure"])
+    parser.add_argument("--calls", nargs="+", default=list(CALLS), choices=list(CALLS))
+    parser.add_argument("--blocks", type=int, default=20, help="rounds (default 20)")
+    parser.add_argument("--per-block", type=int, default=50, help="calls per client per round (default 50)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    results = []
+    with tempfile.TemporaryDirectory(prefix="calls-bench-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        (work / "tiny.bin").write_bytes(os.urandom(CALL_BYTES))
+        servers = _servers(stack, args.stores, work / "tiny.bin")
+        for backend in args.stores:
+            for call in args.calls:
+                found = interleaved(servers[backend], backend, call, args.blocks, args.per_block, work)
+                results.append(found)
+                print(json.dumps(found), file=sys.stderr, flush=True)
+    print(
+        "| store | call | persist µs/call | fastest peer µs/call | overhead µs (quartiles) "
+        "| CPU overhead µs | rounds persist faster |"
+    )
+    print("|---|---|---:|---|---:|---:|---:|")
+    for r in results:
+        peer = r["fastest_peer"]
+        q = r["overhead_quartiles_us"]
+        print(
+            f"| {r['backend']} | {r['call']} | {r['wall_us']['persist']:.0f} "
+            f"| {peer} {r['wall_us'][peer]:.0f} "
+            f"| {r['overhead_us']:.0f} ({q[0]:.0f} to {q[1]:.0f}) | {r['cpu_overhead_us']:.0f} "
+            f"| {r['persist_faster_rounds']} of {r['blocks']} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
