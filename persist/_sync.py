@@ -88,7 +88,7 @@ class SyncObstore:
             raise
         return not prefix  # an empty bucket exists
 
-    def put(self, source: bytes | bytearray | memoryview | str, rpath: str) -> None:
+    def put(self, source: bytes | bytearray | str, rpath: str) -> None:
         """Store ``source`` (bytes, or the path of a local file) at ``rpath`` in one PUT, retried.
 
         The caller checks the size against ``single_put_limit``. A failure raises

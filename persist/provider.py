@@ -714,7 +714,7 @@ class FileAccessProvider:
             return remote_path
         return run_sync(lambda: self._put(local_path, remote_path, is_multipart, **kwargs))
 
-    def _put_fast(self, source: str | bytes | bytearray | memoryview, remote_path: str) -> bool:
+    def _put_fast(self, source: str | bytes | bytearray, remote_path: str) -> bool:
         """Upload ``source`` (bytes, or a local file's path) through the sync fast path if it fits.
 
         Returns False, having done nothing, where the fast path does not serve it: another
@@ -802,7 +802,8 @@ class FileAccessProvider:
             InvalidInputError: a missing source, a symlink, an unsupported ``lpath`` type, an
                 unreadable buffer, or a name with ``..`` segments that would leave its prefix.
         """
-        if isinstance(lpath, (bytes, bytearray, memoryview)) and not kwargs:
+        # A memoryview may count items of more than a byte: it takes the spooled path.
+        if isinstance(lpath, (bytes, bytearray)) and not kwargs:
             base = self._raw_base(upload_prefix, file_name, skip_raw_data_prefix)
             to_path = self.join(base, file_name or self.get_random_string())
             # Bytes need no spooled copy to be retried; where the fast path declines, nothing
