@@ -1,10 +1,10 @@
 """The sync fast path: small obstore calls made from the caller's own thread.
 
 A sync provider method normally hands a coroutine to persist's I/O loop thread and waits for
-it (``_fs.run_sync``). For a single small request that hand-off, and the asyncio machinery
-around obstore's awaitable, cost more than the request itself on a local endpoint: about
-0.6 ms of CPU per ``exists`` on moto, where obstore's own sync ``head`` takes 0.3
-(benchmarks/README.md, "Small-call latency"). obstore has blocking forms of the same calls,
+it (``_fs.run_sync``). For a single small request that hand-off, the asyncio machinery
+around obstore's awaitable and a plan made per call cost more CPU than the request itself: 0.9
+ms per ``exists`` on moto, where obstore's own sync ``head`` took 0.3 (benchmarks/README.md,
+"Small-call latency"). obstore has blocking forms of the same calls,
 which run the request on its Rust runtime and release the GIL while they wait, so the sync
 methods call those directly when the obstore engine serves the path.
 
