@@ -41,6 +41,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks import calls as call_bench
 from benchmarks.clients import (
     AzureInfo,
     Backend,
@@ -186,6 +187,8 @@ class Workload:
     limited_reps: bool = False
     slow: bool = False
     fresh_server: bool = False
+    call: str = ""
+    """For ``kind="calls"``: ``exists``, ``put`` or ``get`` (see ``benchmarks.calls``)."""
 
     @property
     def key(self) -> str:
@@ -195,6 +198,9 @@ class Workload:
     def title(self, data: dict[str, Dataset]) -> str:
         """A human description such as ``256 MiB file up``."""
         ds = data[self.dataset]
+        if self.kind == "calls":
+            what = "exists" if self.call == "exists" else f"1 KiB {self.call}"
+            return f"{ds.count:,} sequential {what} calls"
         if self.kind == "file":
             size = f"{ds.total_bytes / MiB:g} MiB file"
             return f"{size} {'up' if self.op == 'up' else 'down'}"
@@ -232,6 +238,7 @@ def all_workloads() -> list[Workload]:
         Workload("local", "folder_put", "up", "folder", "local", LOCAL_CLIENTS),
         Workload("local", "folder_get", "down", "folder", "local", LOCAL_CLIENTS),
     ]
+    workloads += call_workloads()
     return workloads
 
 
@@ -242,16 +249,40 @@ def gcs_workloads() -> list[Workload]:
     and 24.7 s in successive rounds on one server), so every run starts on a new, empty one;
     the download sources are seeded before the clock starts.
     """
-    fresh = {"fresh_server": True}
     return [
-        Workload("gcs", "file_up", "up", "file", "big", GCS_CLIENTS, **fresh),
-        Workload("gcs", "file_down", "down", "file", "big", GCS_DOWN_CLIENTS, **fresh),
-        Workload("gcs", "folder_up", "up", "folder", "small", GCS_CLIENTS, **fresh),
-        Workload("gcs", "folder_down", "down", "folder", "small", GCS_DOWN_CLIENTS, **fresh),
+        Workload("gcs", "file_up", "up", "file", "big", GCS_CLIENTS, fresh_server=True),
+        Workload("gcs", "file_down", "down", "file", "big", GCS_DOWN_CLIENTS, fresh_server=True),
+        Workload("gcs", "folder_up", "up", "folder", "small", GCS_CLIENTS, fresh_server=True),
+        Workload("gcs", "folder_down", "down", "folder", "small", GCS_DOWN_CLIENTS, fresh_server=True),
         Workload(
-            "gcs", "many_up", "up", "folder", "many", GCS_CLIENTS, limited_reps=True, slow=True, **fresh
+            "gcs",
+            "many_up",
+            "up",
+            "folder",
+            "many",
+            GCS_CLIENTS,
+            limited_reps=True,
+            slow=True,
+            fresh_server=True,
         ),
     ]
+
+
+def call_workloads() -> list[Workload]:
+    """The small-call latency workloads (``benchmarks.calls``): S3 and Azure, each call kind."""
+    workloads: list[Workload] = []
+    for backend, clients in (("s3", call_bench.S3_CALL_CLIENTS), ("azure", call_bench.AZURE_CALL_CLIENTS)):
+        b: Backend = "s3" if backend == "s3" else "azure"
+        for call in call_bench.CALLS:
+            op: Op = "up" if call == "put" else "down"
+            workloads.append(Workload(b, f"calls_{call}", op, "calls", "tiny", clients, call=call))
+    return workloads
+
+
+def make_tiny(path: Path, calls: int) -> Dataset:
+    """The call workloads' data: one 1 KiB file, and the ``calls`` names a run leaves behind."""
+    path.write_bytes(os.urandom(call_bench.CALL_BYTES))
+    return Dataset("tiny", path, call_bench.expected_files(calls), sha256_file(path))
 
 
 def select_workloads(only: str | None, include_slow: bool) -> tuple[list[Workload], bool, list[str]]:
@@ -264,13 +295,18 @@ def select_workloads(only: str | None, include_slow: bool) -> tuple[list[Workloa
     workloads = all_workloads()
     tokens = {t.strip() for t in (only or "").split(",") if t.strip()}
     known = {"startup"} | {w.backend for w in workloads} | {w.name for w in workloads}
+    known.add("calls")  # every small-call workload (benchmarks/calls.py)
     known |= {w.key for w in workloads}
     unknown = sorted(tokens - known)
     if unknown:
         raise SystemExit(
             f"--only: unknown workload {', '.join(unknown)}; choose from {', '.join(sorted(known))}"
         )
-    chosen = [w for w in workloads if not tokens or tokens & {w.backend, w.name, w.key}]
+    chosen = [
+        w
+        for w in workloads
+        if not tokens or tokens & {w.backend, w.name, w.key} or ("calls" in tokens and w.kind == "calls")
+    ]
     left_out = [w.key for w in chosen if w.slow and not include_slow and not tokens & {w.name, w.key}]
     chosen = [w for w in chosen if w.key not in left_out]
     return chosen, not tokens or "startup" in tokens, left_out
@@ -370,6 +406,7 @@ class Result:
                     "median_peak_rss_mib": row.median("peak_rss_mib"),
                     "mb_per_s": (self.bytes / 1e6 / med) if med and self.workload.kind == "file" else None,
                     "files_per_s": (self.files / med) if med and self.workload.kind == "folder" else None,
+                    "calls_per_s": (self.files / med) if med and self.workload.kind == "calls" else None,
                     "ratio_to_persist": (med / base_s) if med and base_s else None,
                     "runs": [dataclasses.asdict(r) for r in row.runs],
                 }
@@ -377,6 +414,7 @@ class Result:
         return {
             "backend": self.workload.backend,
             "workload": self.workload.name,
+            "kind": self.workload.kind,
             "title": self.title,
             "bytes": self.bytes,
             "files": self.files,
@@ -712,6 +750,12 @@ class Servers:
                 endpoint=self.azure.blob_endpoint,
                 client_options={"allow_http": True},
             )
+        tiny = self._data.get("tiny")
+        if tiny is not None:
+            obstore.put(store, call_bench.TINY_KEY, tiny.path)
+            self._written[backend] += call_bench.CALL_BYTES
+        if "big" not in self._data:  # only call workloads: nothing else to seed
+            return
         big, small = self._data["big"], self._data["small"]
         obstore.put(store, "big.bin", big.path)
 
@@ -826,6 +870,8 @@ class Bench:
         out = self.out_dir(workload, n)
         out.mkdir(parents=True, exist_ok=True)
         leaf = "big.bin" if workload.kind == "file" else "data"
+        if workload.kind == "calls":
+            return self.call_job(workload, client, n, sandbox, out)
         common: dict[str, Any] = {
             "client": client,
             "backend": workload.backend,
@@ -847,9 +893,53 @@ class Bench:
         remote = "big.bin" if workload.kind == "file" else "small"
         return Job(src=f"{scheme}://{SOURCE_BUCKET}/{remote}", dst=str(out / leaf), **common), None
 
+    def call_job(
+        self, workload: Workload, client: str, n: int, sandbox: Path, out: Path
+    ) -> tuple[Job, str | None]:
+        """The job of a call workload: ``calls`` sequential exists / put / get calls."""
+        ds = self.data[workload.dataset]
+        scheme = "s3" if workload.backend == "s3" else "abfs"
+        sandbox.mkdir(parents=True, exist_ok=True)
+        common: dict[str, Any] = {
+            "client": client,
+            "backend": workload.backend,
+            "op": workload.op,
+            "kind": workload.kind,
+            "sandbox": str(sandbox),
+            "s3": self.servers.s3 if workload.backend == "s3" else None,
+            "azure": self.servers.azure if workload.backend == "azure" else None,
+            "server_pid": self.servers.pids.get(workload.backend),
+            "call": workload.call,
+            "calls": ds.count,
+        }
+        if workload.call == "put":
+            bucket = f"up-{n:05d}"
+            self.servers.create(workload.backend, bucket)
+            return Job(src=str(ds.path), dst=f"{scheme}://{bucket}/data", **common), bucket
+        remote = f"{scheme}://{SOURCE_BUCKET}/{call_bench.TINY_KEY}"
+        return Job(src=remote, dst=str(out / "data"), **common), None
+
+    def verify_calls(self, workload: Workload, job: Job) -> None:
+        """Raise unless every put arrived (names, sizes) or every get wrote the right bytes."""
+        ds = self.data[workload.dataset]
+        if workload.call == "exists":
+            return  # the child fails the run when a call does not answer True
+        if workload.call == "put":
+            bucket, key = split_uri(job.dst)
+            _compare(ds.files, self.servers.listing(workload.backend, bucket, key + "/"), job.dst)
+            return
+        found = {rel: path.stat().st_size for path, rel in local_files(job.dst)}
+        _compare(ds.files, found, job.dst)
+        for path, _ in local_files(job.dst):
+            if sha256_file(path) != ds.digest:
+                raise AssertionError(f"{path} has the right size but different content")
+
     def verify(self, workload: Workload, job: Job) -> None:
         """Raise unless the data set arrived complete at the job's destination."""
         ds = self.data[workload.dataset]
+        if workload.kind == "calls":
+            self.verify_calls(workload, job)
+            return
         if workload.op == "up" and workload.backend != "local":
             bucket, key = split_uri(job.dst)
             if workload.kind == "file":
@@ -910,7 +1000,7 @@ def describe_run(workload: Workload, ds: Dataset, label: str, run: Run, rep: int
     rate = (
         f"{ds.total_bytes / 1e6 / run.seconds:8.1f} MB/s"
         if workload.kind == "file"
-        else f"{ds.count / run.seconds:8.1f} files/s"
+        else f"{ds.count / run.seconds:8.1f} {'calls' if workload.kind == 'calls' else 'files'}/s"
     )
     cpu = f"{run.cpu_seconds:7.2f} s CPU" if run.cpu_seconds is not None else ""
     return f"{head} {run.seconds:7.2f} s {rate}  {run.peak_rss_mib or 0:7.1f} MiB {cpu}"
@@ -1369,6 +1459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     persist = persist_labels(args.persist_engines)
     wanted = {c.strip() for c in args.clients.split(",")} if args.clients else None
     known_clients = set(S3_CLIENTS) | set(AZURE_CLIENTS) | set(LOCAL_CLIENTS) | set(GCS_DOWN_CLIENTS)
+    known_clients |= set(call_bench.S3_CALL_CLIENTS) | set(call_bench.AZURE_CALL_CLIENTS)
     if wanted and wanted - known_clients:
         raise SystemExit(f"--clients: unknown {', '.join(sorted(wanted - known_clients))}")
     labels_for: dict[str, list[str]] = {}
@@ -1404,7 +1495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data: dict[str, Dataset] = {}
         needed = {w.dataset for w in workloads}
         # The download workloads' sources are seeded from the big file and the small folder.
-        seeding = any(w.op == "down" and w.backend != "local" for w in workloads)
+        seeding = any(w.op == "down" and w.backend != "local" and w.kind != "calls" for w in workloads)
         (work / "data").mkdir()
         if "big" in needed or seeding:
             data["big"] = make_big(work / "data" / "big.bin", sizes.big_bytes)
@@ -1412,6 +1503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             data["small"] = make_folder(
                 "small", work / "data" / "small", sizes.small_files, sizes.small_bytes
             )
+        if "tiny" in needed:
+            calls = call_bench.CALLS_QUICK if args.quick else call_bench.CALLS_FULL
+            data["tiny"] = make_tiny(work / "data" / "tiny.bin", calls)
         if "many" in needed:
             data["many"] = make_folder("many", work / "data" / "many", sizes.many_files, sizes.many_bytes)
         local_root: Path | None = None

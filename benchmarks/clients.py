@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 Backend = Literal["s3", "azure", "gcs", "local"]
 Op = Literal["up", "down"]
-Kind = Literal["file", "folder"]
+Kind = Literal["file", "folder", "calls"]
 Transfer = Callable[[], object]
 
 CONCURRENCY = 16
@@ -82,6 +82,8 @@ class Job:
         gcs: the GCS server, when the backend is ``gcs``.
         server_pid: the process id of the server, whose CPU time the child reads before and
             after the transfer (``None``: not measured).
+        call: for ``kind="calls"``: ``exists``, ``put`` or ``get`` (see ``benchmarks.calls``).
+        calls: for ``kind="calls"``: how many sequential calls are timed.
     """
 
     client: str
@@ -95,6 +97,8 @@ class Job:
     azure: AzureInfo | None = None
     server_pid: int | None = None
     gcs: GCSInfo | None = None
+    call: str = ""
+    calls: int = 0
 
     @property
     def remote(self) -> str:
@@ -246,11 +250,11 @@ def gcs_env(job: Job) -> dict[str, str]:
 # --- the clients --------------------------------------------------------------------------------
 
 
-def persist_client(job: Job) -> Transfer:
-    """The persist client: ``FileAccessProvider.put_data`` / ``get_data``.
+def persist_provider(job: Job, raw_output_prefix: str) -> Any:
+    """The ``FileAccessProvider`` of persist for a job, its config given in code.
 
-    The configuration is given in code; ``DataConfig.auto`` also reads ``PERSIST_*`` variables,
-    so ``PERSIST_GENERIC__ENGINE`` (set by the parent for ``persist[ENGINE]``) applies.
+    ``DataConfig.auto`` also reads ``PERSIST_*`` variables, so ``PERSIST_GENERIC__ENGINE`` (set
+    by the parent for ``persist[ENGINE]``) applies.
     """
     from persist import AzureBlobStorageConfig, DataConfig, FileAccessProvider, GCSConfig, S3Config
 
@@ -271,12 +275,16 @@ def persist_client(job: Job) -> Transfer:
         )
     if job.gcs is not None:
         sections["gcs"] = GCSConfig(endpoint=job.gcs.endpoint, project=job.gcs.project, token="anon")  # noqa: S106
-    config = DataConfig.auto(**sections)
+    return FileAccessProvider(job.sandbox, raw_output_prefix, DataConfig.auto(**sections))
+
+
+def persist_client(job: Job) -> Transfer:
+    """The persist client: ``FileAccessProvider.put_data`` / ``get_data`` (see ``persist_provider``)."""
     if job.backend == "local":
-        provider = FileAccessProvider(job.sandbox, str(Path(job.dst).parent), config)
+        provider = persist_provider(job, str(Path(job.dst).parent))
         _best_effort(lambda: provider.exists(job.src))
     else:
-        provider = FileAccessProvider(job.sandbox, bucket_root(job) + "/", config)
+        provider = persist_provider(job, bucket_root(job) + "/")
         _best_effort(lambda: provider.exists(bucket_root(job)))
     multipart = job.kind == "folder"
     if job.op == "up":
@@ -366,7 +374,7 @@ def _obstore_store(job: Job) -> Any:
         return GCSStore(
             job.bucket,
             base_url=job.gcs_info().endpoint,
-            credential_provider=_anonymous_gcs_token,
+            credential_provider=_anonymous_gcs_token,  # type: ignore[arg-type]  # a plain dict is what it reads
             client_options={"allow_http": True},
         )
 
@@ -635,7 +643,12 @@ def run_child(spec_path: str) -> int:
     job = Job.from_dict(spec["job"])
     outcome: dict[str, Any] = {"ok": False}
     try:
-        transfer = CLIENTS[job.client](job)
+        if job.kind == "calls":
+            from benchmarks.calls import CALL_CLIENTS
+
+            transfer = CALL_CLIENTS[job.client](job)
+        else:
+            transfer = CLIENTS[job.client](job)
         cpu_before = _cpu_seconds(job.client)
         server_before = process_cpu_seconds(job.server_pid)
         started = time.perf_counter()

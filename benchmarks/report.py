@@ -183,6 +183,8 @@ def _workload_rows(result: dict[str, Any]) -> list[str]:
             rate = f"{row['mb_per_s']:.1f} MB/s"
         elif row["files_per_s"] is not None:
             rate = f"{row['files_per_s']:.0f} files/s"
+        elif row.get("calls_per_s") is not None:
+            rate = f"{row['calls_per_s']:.0f} calls/s"
         else:
             rate = "—"
         if any(r.get("rss_of") == "tool" for r in runs):
@@ -374,6 +376,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 "1.8 s, whoever ran it. `--local-dir PATH` measures another filesystem.",
                 "",
             ]
+    lines += _call_table(report)
     if report["startup"]:
         lines += [*_startup(report), ""]
     return "\n".join(lines)
@@ -447,6 +450,9 @@ def render_summary(report: dict[str, Any]) -> str:
             f"| {_num(fly['median_seconds'] / own) if fly and fly['median_seconds'] else '—'} "
             f"| {_num(mine.get('median_peak_rss_mib'), 0)} | {rss} |"
         )
+    calls = _call_table(report)
+    if calls:
+        lines += ["", *(f"#{line}" if line.startswith("## ") else line for line in calls[:-1])]
     if report["startup"]:
         lines += ["", *(f"#{line}" if line.startswith("## ") else line for line in _startup(report))]
     return "\n".join(lines)
@@ -456,3 +462,62 @@ def update_readme(readme: str, report: dict[str, Any]) -> str:
     """``readme`` with the text between the benchmark markers replaced by the summary."""
     start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
     return f"{readme[:start]}\n{render_summary(report)}\n{readme[end:]}"
+
+
+# --- small-call latency (benchmarks/calls.py) -----------------------------------------------
+
+
+CALLS_NOTE = (
+    "Per-call overhead is (persist's median seconds - the fastest peer's) ÷ calls, in "
+    "microseconds (negative: persist is faster); its range pairs persist's fastest run with the "
+    "peer's slowest and the other way round. Each call is sequential, from plain sync code."
+)
+
+
+def _call_rate(row: dict[str, Any], calls: int) -> str:
+    """Median calls per second, with the runs' range."""
+    spread = _run_range(row)
+    if row.get("calls_per_s") is None or spread is None:
+        return "—"
+    return f"{row['calls_per_s']:.0f} ({calls / spread[1]:.0f}-{calls / spread[0]:.0f})"
+
+
+def _call_table(report: dict[str, Any]) -> list[str]:
+    """Small calls: persist and the fastest peer in calls/s, the ratio and the per-call overhead."""
+    results = [r for r in report["results"] if r.get("kind") == "calls"]
+    if not results:
+        return []
+    lines = [
+        "## Small-call latency",
+        "",
+        CALLS_NOTE,
+        "",
+        "| Backend | Calls | persist calls/s (runs) | Fastest peer calls/s (runs) | Peer ÷ persist time "
+        "| Per-call overhead µs (range) |",
+        "|---|---|---:|---|---:|---:|",
+    ]
+    for result in results:
+        rows = {row["client"]: row for row in result["rows"]}
+        mine = rows.get(result["baseline"])
+        calls = int(result["files"])
+        if mine is None or mine["median_seconds"] is None:
+            continue
+        peers = [
+            r for name, r in rows.items() if name != result["baseline"] and r["median_seconds"] is not None
+        ]
+        best = min(peers, key=lambda r: r["median_seconds"]) if peers else None
+        overhead, spread = "—", ""
+        if best is not None:
+            overhead = f"{(mine['median_seconds'] - best['median_seconds']) / calls * 1e6:.0f}"
+            own, theirs = _run_range(mine), _run_range(best)
+            if own and theirs:
+                low = (own[0] - theirs[1]) / calls * 1e6
+                high = (own[1] - theirs[0]) / calls * 1e6
+                spread = f" ({low:.0f} to {high:.0f})"
+        peer = f"{best['client']} {_call_rate(best, calls)}" if best else "—"
+        lines.append(
+            f"| {backend_title(report, result['backend'], short=True)} | {result['title']} "
+            f"| {_call_rate(mine, calls)} | {peer} | {_time_ratio(mine, best) if best else '—'} "
+            f"| {overhead}{spread} |"
+        )
+    return [*lines, ""]

@@ -322,8 +322,8 @@ def render(backend: str, measures: list[Measure], startups: dict[int, list[float
 
         up, down = row["up"], row["down"]
         lines.append(
-            f"| {setup} | {up['seconds']:.2f} s | {args.files / up['seconds']:.0f} | "  # type: ignore[operator]
-            f"{down['seconds']:.2f} s | {args.files / down['seconds']:.0f} | "  # type: ignore[operator]
+            f"| {setup} | {up['seconds']:.2f} s | {args.files / up['seconds']:.0f} | "
+            f"{down['seconds']:.2f} s | {args.files / down['seconds']:.0f} | "
             f"{up['cpu']:.2f} s / {down['cpu']:.2f} s | "
             f"{fmt_busy(up['busy'])} / {fmt_busy(down['busy'])} | {start} |"
         )

@@ -46,7 +46,7 @@ def child(spec: dict[str, Any]) -> None:
     from persist import FileAccessProvider
 
     if spec["buffer"]:
-        persist._obstore._PART_BUFFER = spec["buffer"] * MiB  # type: ignore[attr-defined]
+        persist._obstore._PART_BUFFER = spec["buffer"] * MiB
     provider = FileAccessProvider(tempfile.mkdtemp(), spec["root"], _config(spec["store"], spec["where"]))
     provider.exists(spec["root"])  # build the client and open a connection before the clock starts
     base = _status("VmRSS")

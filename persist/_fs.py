@@ -10,6 +10,7 @@ import os
 import random
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -396,3 +397,24 @@ class RetryPolicy:
                 )
                 attempt += 1
                 await asyncio.sleep(wait)
+
+    def call_sync(self, make: Callable[[], T], what: str) -> T:
+        """``make()`` from a blocking caller, retried by the same rules as :meth:`call`."""
+        attempt = 0
+        while True:
+            try:
+                return make()
+            except Exception as exc:
+                if attempt >= self.retries or not is_retryable(exc):
+                    raise
+                wait = self.delay(attempt)
+                logger.info(
+                    "retrying %s in %.2fs after %s (retry %d of %d)",
+                    what,
+                    wait,
+                    type(exc).__name__,
+                    attempt + 1,
+                    self.retries,
+                )
+                attempt += 1
+                time.sleep(wait)

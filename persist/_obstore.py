@@ -38,7 +38,7 @@ from persist.paths import split_protocol
 if TYPE_CHECKING:
     from persist._plan import Plan
 
-__all__ = ["ObstoreBackend", "clear_store_cache", "usable_here", "wait_for_handovers"]
+__all__ = ["ObstoreBackend", "clear_store_cache", "store_generation", "usable_here", "wait_for_handovers"]
 
 # Downloads stream in pieces of this size; smaller ones are read whole and written at once.
 _DOWNLOAD_CHUNK = 2 * MiB
@@ -128,6 +128,11 @@ class ObstoreBackend:
 
         bucket, key = self._split(rpath)
         result = await obstore.get_async(self._store(bucket), key)
+        await self.write_result(result, lpath, callback)
+
+    @staticmethod
+    async def write_result(result: Any, lpath: str, callback: Any) -> None:
+        """Write the body of an obstore ``GetResult`` into the new local file ``lpath``."""
         if callback is not None:
             callback.set_size(int(result.meta["size"]))
         with open(lpath, "wb") as out:
@@ -370,5 +375,15 @@ if hasattr(os, "register_at_fork"):
 
 def clear_store_cache() -> None:
     """Forget every obstore store built so far."""
+    global _GENERATION
     with _STORES_LOCK:
         _STORES.clear()
+        _GENERATION += 1
+
+
+_GENERATION = 0
+
+
+def store_generation() -> int:
+    """How many times ``clear_store_cache`` ran: holders of a backend rebuild it when this moves."""
+    return _GENERATION

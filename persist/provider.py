@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import pathlib
+import stat
 import sys
 import tempfile
 import threading
@@ -18,7 +19,8 @@ from persist._backend import Entry, make_backend
 from persist._errors import Kind, Operation, classify, to_persist_error
 from persist._fs import RetryPolicy, build_filesystem, run_async, run_sync, timeout_kind
 from persist._plan import Plan, enable_debug_logging, endpoint_host, plan_for, secret_values
-from persist._stores import config_for
+from persist._stores import config_for, match_store
+from persist._sync import SyncObstore, on_io_loop_thread
 from persist._text import backend_reason
 from persist._transfer import Progress, Transfer
 from persist.config import DataConfig
@@ -125,6 +127,9 @@ class FileAccessProvider:
             raw_output_prefix if raw_output_prefix.endswith(sep) else raw_output_prefix + sep
         )
         self._secrets = secret_values(self._data_config)
+        # Plans and sync fast paths, by (store, protocol, anonymous): see _plan and _fast.
+        self._plans: dict[tuple[str | None, str, bool], Plan] = {}
+        self._fast_paths: dict[tuple[str | None, str], tuple[int, int, SyncObstore | None]] = {}
 
     # --- pickling: a provider travels to Dask, Ray and process-pool workers --------------
 
@@ -236,10 +241,46 @@ class FileAccessProvider:
 
         Each store's plan has its own options, so filesystems and stores are cached per store.
         """
-        _, config, store_anonymous = config_for(self._data_config, path)
-        return plan_for(
-            config, get_protocol(path), anonymous=anonymous or store_anonymous, put_kwargs=put_kwargs
-        )
+        found, config, store_anonymous = config_for(self._data_config, path)
+        protocol = get_protocol(path)
+        anonymous = anonymous or store_anonymous
+        if put_kwargs:
+            return plan_for(config, protocol, anonymous=anonymous, put_kwargs=put_kwargs)
+        # A plan is a pure function of these (the config is frozen): made once, not per call.
+        key = (found.name if found else None, protocol, anonymous)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_for(config, protocol, anonymous=anonymous)
+        return plan
+
+    def _fast(self, path: str) -> SyncObstore | None:
+        """The sync fast path for ``path`` (``_sync``), or None where the I/O loop must serve it.
+
+        Only the obstore engine has one, and not in a process forked after obstore ran in its
+        parent, nor on persist's own I/O loop thread (there run_sync refuses, as before).
+        """
+        found = match_store(self._data_config.stores, path) if self._data_config.stores else None
+        key = (found.name if found else None, get_protocol(path))
+        entry = self._fast_paths.get(key)
+        # Built again after a fork (the stores are the parent's) or clear_filesystem_cache().
+        if entry is None or entry[0] != os.getpid() or entry[1] != _obstore_generation():
+            plan = self._plan(path)
+            fast = None
+            if plan.engine == "obstore":
+                from persist._obstore import ObstoreBackend
+
+                backend = ObstoreBackend(plan, dict(self._execution_metadata) if plan.attach_metadata else {})
+                retry = RetryPolicy(retries=plan.retry.retries, backoff=plan.retry.backoff)
+                fast = SyncObstore(backend, retry, plan.part_size)
+                entry = (os.getpid(), _obstore_generation(), fast)
+            else:
+                entry = (os.getpid(), _obstore_generation(), None)
+            self._fast_paths[key] = entry
+            enable_debug_logging(plan)
+        fast = entry[2]
+        if fast is None or not _obstore_usable() or on_io_loop_thread():
+            return None
+        return fast
 
     def _fallback(self, path: str) -> bool:
         """Whether a refused request on ``path`` is retried unsigned (never for an anonymous store)."""
@@ -394,7 +435,16 @@ class FileAccessProvider:
 
     def exists(self, path: str) -> bool:
         """Whether ``path`` exists; retries anonymously when the credentials are refused."""
-        return run_sync(lambda: self._exists(path))
+        fast = self._fast(path)
+        if fast is None:
+            return run_sync(lambda: self._exists(path))
+        try:
+            return fast.exists(path)
+        except Exception as exc:
+            if classify(exc) is not Kind.DENIED or not self._fallback(path):
+                self._fail(exc, "lookup", path)
+            first = exc
+        return run_sync(lambda: self._exists_anonymously(path, first))
 
     async def _exists(self, path: str) -> bool:
         try:
@@ -402,10 +452,14 @@ class FileAccessProvider:
         except Exception as exc:
             if classify(exc) is not Kind.DENIED or not self._fallback(path):
                 self._fail(exc, "lookup", path)
-            try:
-                return await self._transfer(path, anonymous=True).exists(path)
-            except Exception:
-                self._fail(exc, "lookup", path)
+            return await self._exists_anonymously(path, exc)
+
+    async def _exists_anonymously(self, path: str, first: Exception) -> bool:
+        """exists() without credentials, after ``first`` refused them; its error if this fails."""
+        try:
+            return await self._transfer(path, anonymous=True).exists(path)
+        except Exception:
+            self._fail(first, "lookup", path)
 
     # --- listings and deletes -----------------------------------------------------------
 
@@ -454,7 +508,19 @@ class FileAccessProvider:
             DownloadError: the download failed; the text names both paths and the reason.
             InvalidInputError: a remote key would land outside ``local_path``.
         """
-        return run_sync(lambda: self._get(remote_path, local_path, is_multipart, kwargs.get("progress")))
+        fast = None if is_multipart or kwargs else self._fast(remote_path)
+        if fast is None:
+            return run_sync(lambda: self._get(remote_path, local_path, is_multipart, kwargs.get("progress")))
+        to_path = _strip_file_header(os.fspath(local_path))
+        try:
+            fast.get(remote_path, to_path)
+        except Exception as exc:
+            if classify(exc) is Kind.DENIED and self._fallback(remote_path):
+                first = exc
+                run_sync(lambda: self._get_anonymously(remote_path, to_path, False, first, None))
+                return to_path
+            self._fail(exc, "download", remote_path, to_path)
+        return to_path
 
     async def async_get_data(
         self, remote_path: str, local_path: str, is_multipart: bool = False, **kwargs: Any
@@ -644,7 +710,36 @@ class FileAccessProvider:
             DataNotFoundError: ``local_path`` does not exist.
             UploadError: the upload failed; the text names both paths and the reason.
         """
+        if not is_multipart and not kwargs and self._put_fast(os.fspath(local_path), remote_path):
+            return remote_path
         return run_sync(lambda: self._put(local_path, remote_path, is_multipart, **kwargs))
+
+    def _put_fast(self, source: str | bytes | bytearray, remote_path: str) -> bool:
+        """Upload ``source`` (bytes, or a local file's path) through the sync fast path if it fits.
+
+        Returns False, having done nothing, where the fast path does not serve it: another
+        engine, a folder, a missing or special file (the usual path reports those), or more
+        than one PUT's worth of bytes.
+        """
+        fast = self._fast(remote_path)
+        if fast is None:
+            return False
+        if isinstance(source, str):
+            source = _strip_file_header(source)
+            try:
+                info = os.stat(source)
+            except OSError:
+                return False
+            if not stat.S_ISREG(info.st_mode) or info.st_size > fast.single_put_limit:
+                return False
+        elif len(source) > fast.single_put_limit:
+            return False
+        try:
+            fast.put(source, remote_path)
+        except Exception as exc:
+            label = source if isinstance(source, str) else f"{len(source)} bytes"
+            self._fail(exc, "upload", label, remote_path)
+        return True
 
     async def async_put_data(
         self, local_path: str | os.PathLike[str], remote_path: str, is_multipart: bool = False, **kwargs: Any
@@ -707,6 +802,14 @@ class FileAccessProvider:
             InvalidInputError: a missing source, a symlink, an unsupported ``lpath`` type, an
                 unreadable buffer, or a name with ``..`` segments that would leave its prefix.
         """
+        # A memoryview may count items of more than a byte: it takes the spooled path.
+        if isinstance(lpath, (bytes, bytearray)) and not kwargs:
+            base = self._raw_base(upload_prefix, file_name, skip_raw_data_prefix)
+            to_path = self.join(base, file_name or self.get_random_string())
+            # Bytes need no spooled copy to be retried; where the fast path declines, nothing
+            # was sent and the usual path starts afresh (drawing its own random names).
+            if self._put_fast(lpath, to_path):
+                return to_path
         return run_sync(
             lambda: self._put_raw(
                 lpath,
@@ -742,6 +845,18 @@ class FileAccessProvider:
             )
         )
 
+    def _raw_base(self, upload_prefix: str | None, file_name: str | None, skip_raw_data_prefix: bool) -> str:
+        """Where ``put_raw_data`` writes: the checked prefix its ``file_name`` goes under."""
+        prefix = self.get_random_string() if upload_prefix is None else upload_prefix
+        if skip_raw_data_prefix:
+            base = prefix
+        else:
+            check_relative_key(prefix, "upload_prefix", self._raw_output_prefix)
+            base = self.join(self._raw_output_prefix, prefix)
+        if file_name is not None:
+            check_relative_key(file_name, "file_name", base)
+        return base
+
     async def _put_raw(
         self,
         lpath: RawData,
@@ -752,14 +867,7 @@ class FileAccessProvider:
         skip_raw_data_prefix: bool,
         **kwargs: Any,
     ) -> str:
-        prefix = self.get_random_string() if upload_prefix is None else upload_prefix
-        if skip_raw_data_prefix:
-            base = prefix
-        else:
-            check_relative_key(prefix, "upload_prefix", self._raw_output_prefix)
-            base = self.join(self._raw_output_prefix, prefix)
-        if file_name is not None:
-            check_relative_key(file_name, "file_name", base)
+        base = self._raw_base(upload_prefix, file_name, skip_raw_data_prefix)
         if isinstance(lpath, (str, os.PathLike)):
             path = pathlib.Path(_strip_file_header(os.fspath(lpath)))
             if path.is_symlink():
@@ -795,6 +903,12 @@ class _EnvironmentConfig:
 
 
 _TOLD_FORKED_ENGINE = False
+
+
+def _obstore_generation() -> int:
+    """How many times obstore's stores were forgotten (0 before obstore is used at all)."""
+    engine = sys.modules.get("persist._obstore")
+    return 0 if engine is None else int(engine.store_generation())
 
 
 def _obstore_usable() -> bool:
