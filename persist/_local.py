@@ -255,7 +255,8 @@ def _copy_local(jobs: Iterable[FileJob], stop: threading.Event, progress: Progre
 
 
 _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
-_DIR_FDS = {os.open, os.replace, os.unlink} <= os.supports_dir_fd
+# os.replace is renameat too, but only os.rename is listed in os.supports_dir_fd.
+_DIR_FDS = {os.open, os.rename, os.unlink} <= os.supports_dir_fd
 """Whether this platform opens, renames and removes files by name in an open folder."""
 
 
