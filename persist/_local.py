@@ -278,7 +278,7 @@ class _OpenFolders:
     def source(self, folder: str) -> int | None:
         if folder != self.source_dir and _DIR_FDS:
             self._close_source()
-            self.source_fd = os.open(folder, _DIR_FLAGS)
+            self.source_fd = _open_folder(folder)
             self.source_dir = folder
         return self.source_fd
 
@@ -289,7 +289,7 @@ class _OpenFolders:
                 self.made.add(folder)
             if _DIR_FDS:
                 self._close_target()
-                self.target_fd = os.open(folder, _DIR_FLAGS)
+                self.target_fd = _open_folder(folder)
             self.target_dir = folder
         return self.target_fd
 
@@ -306,6 +306,15 @@ class _OpenFolders:
     def close(self) -> None:
         self._close_source()
         self._close_target()
+
+
+def _open_folder(folder: str) -> int | None:
+    """``folder`` opened for use as a ``dir_fd``, or None where only its path can be used."""
+    try:
+        return os.open(folder, _DIR_FLAGS)
+    except PermissionError:
+        # Without O_PATH (macOS), opening needs read permission, which entering does not.
+        return None
 
 
 def _unlink_quietly_in(name: str, folder: int | None) -> None:
