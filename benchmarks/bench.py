@@ -89,6 +89,11 @@ class Sizes:
 FULL = Sizes(big_bytes=256 * MiB, small_files=2000, small_bytes=4096, many_files=20000, many_bytes=1024)
 QUICK = Sizes(big_bytes=32 * MiB, small_files=200, small_bytes=4096, many_files=2000, many_bytes=1024)
 
+LOCAL_FILE_BYTES = 1024 * MiB
+"""The one file of the local ``file_put`` / ``file_get`` workloads (issue 21, section 4)."""
+LOCAL_FILE_BYTES_QUICK = 64 * MiB
+"""The same with ``--quick``."""
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -201,6 +206,8 @@ class Workload:
         if self.kind == "calls":
             what = "exists" if self.call == "exists" else f"1 KiB {self.call}"
             return f"{ds.count:,} sequential {what} calls"
+        if self.kind == "file" and self.backend == "local":
+            return f"{ds.total_bytes / MiB:,g} MiB local file {'put_data' if self.op == 'up' else 'get_data'}"
         if self.kind == "file":
             size = f"{ds.total_bytes / MiB:g} MiB file"
             return f"{size} {'up' if self.op == 'up' else 'down'}"
@@ -238,6 +245,7 @@ def all_workloads() -> list[Workload]:
         Workload("local", "folder_put", "up", "folder", "local", LOCAL_CLIENTS),
         Workload("local", "folder_get", "down", "folder", "local", LOCAL_CLIENTS),
     ]
+    workloads += local_file_workloads()
     workloads += call_workloads()
     return workloads
 
@@ -283,6 +291,14 @@ def make_tiny(path: Path, calls: int) -> Dataset:
     """The call workloads' data: one 1 KiB file, and the ``calls`` names a run leaves behind."""
     path.write_bytes(os.urandom(call_bench.CALL_BYTES))
     return Dataset("tiny", path, call_bench.expected_files(calls), sha256_file(path))
+
+
+def local_file_workloads() -> list[Workload]:
+    """One big local file, put_data and get_data, against ``cp`` (issue 21, section 4)."""
+    return [
+        Workload("local", "file_put", "up", "file", "local_big", LOCAL_CLIENTS),
+        Workload("local", "file_get", "down", "file", "local_big", LOCAL_CLIENTS),
+    ]
 
 
 def select_workloads(only: str | None, include_slow: bool) -> tuple[list[Workload], bool, list[str]]:
@@ -1481,6 +1497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warmup": WARMUP_RUN,
         "timeout": args.timeout,
         "sizes": dataclasses.asdict(sizes),
+        "local_file_bytes": LOCAL_FILE_BYTES_QUICK if args.quick else LOCAL_FILE_BYTES,
         "clients": sorted({label for labels in labels_for.values() for label in labels}),
         "persist_engines": dict(persist),
         "baseline": baseline,
@@ -1509,11 +1526,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "many" in needed:
             data["many"] = make_folder("many", work / "data" / "many", sizes.many_files, sizes.many_bytes)
         local_root: Path | None = None
-        if "local" in needed:
-            place = args.local_dir or default_local_dir(sizes.small_files * sizes.small_bytes) or work
+        local_file = LOCAL_FILE_BYTES_QUICK if args.quick else LOCAL_FILE_BYTES
+        if needed & {"local", "local_big"}:
+            need = sizes.small_files * sizes.small_bytes + (local_file if "local_big" in needed else 0)
+            place = args.local_dir or default_local_dir(need) or work
             local_root = Path(tempfile.mkdtemp(prefix="persist-bench-local-", dir=place))
             stack.callback(shutil.rmtree, local_root, ignore_errors=True)
-            data["local"] = make_folder("local", local_root / "src", sizes.small_files, sizes.small_bytes)
+            if "local" in needed:
+                data["local"] = make_folder("local", local_root / "src", sizes.small_files, sizes.small_bytes)
+            if "local_big" in needed:
+                big = make_big(local_root / "big.bin", local_file)
+                data["local_big"] = dataclasses.replace(big, name="local_big")
         log(
             f"data sets ready in {work / 'data'}: "
             + ", ".join(f"{k} {v.count} files" for k, v in data.items())

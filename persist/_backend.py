@@ -103,7 +103,7 @@ class Backend(Protocol):
     def copy_batch(self) -> BatchCopy | None:
         """A faster way to copy a whole folder's files than one at a time, or None.
 
-        The local disk has one (a single thread of kernel copies, each file written atomically
+        The local disk has one (two threads of kernel copies, each file written atomically
         and reported to ``progress``); for the others the core runs its retried single-file
         transfers, at most ``generic.max_concurrency`` at a time.
         """
@@ -163,9 +163,9 @@ def make_backend(plan: Plan, metadata: dict[str, str]) -> Backend:
     """The backend a plan names, attaching ``metadata`` to uploads when the plan says so."""
     attached = dict(metadata) if plan.attach_metadata else {}
     if plan.engine == "local":
-        from persist._local import LocalBackend
+        from persist._local import LOCAL_WORKERS, LocalBackend
 
-        return LocalBackend()
+        return LocalBackend(workers=min(LOCAL_WORKERS, plan.concurrency))
     if plan.engine == "obstore":
         from persist._obstore import ObstoreBackend
 

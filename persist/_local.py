@@ -1,8 +1,10 @@
 """The local-disk backend, and the atomic local writes every engine's downloads use.
 
 Local copies let the kernel move the bytes (``copy_file_range``, else ``sendfile``) and rename
-each file into place. A folder is copied by one worker thread: each copy is a few system calls,
-so handing files to a pool one by one would cost more than the copies themselves.
+each file into place. A folder is copied by two worker threads that take its files a few at a
+time: each copy is a few system calls, so handing files to a pool one by one would cost more
+than the copies themselves, while a second thread runs its Python between the system calls of
+the first (the GIL is released during each call).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sized
 from typing import TYPE_CHECKING, Any
 
 from persist import _backend
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from persist._transfer import Progress
 
 __all__ = [
+    "LOCAL_WORKERS",
     "CleanedUpOnFailure",
     "LocalBackend",
     "copy_file",
@@ -38,10 +41,23 @@ __all__ = [
 ]
 
 
+LOCAL_WORKERS = 2
+"""Threads of a folder copy on the local disk (fewer when ``generic.max_concurrency`` is lower).
+
+With the GIL, a third thread would only queue for it: two are enough to overlap one thread's
+system calls with the other's Python."""
+
+_TAKE = 16
+"""Files a copy thread takes from the shared job list at a time (one lock per handful)."""
+
+
 class LocalBackend:
     """The local disk: kernel copies, each written to a temporary file and renamed into place."""
 
     sep = os.sep
+
+    def __init__(self, workers: int = LOCAL_WORKERS) -> None:
+        self.workers = max(1, workers)
 
     async def upload_file(self, lpath: str, rpath: str, size: int | None, callback: Any) -> None:
         """Copy ``lpath`` to ``rpath`` atomically (a temporary file renamed into place)."""
@@ -86,7 +102,7 @@ class LocalBackend:
 
     @property
     def copy_batch(self) -> BatchCopy:
-        """Copy a folder's files in one worker thread, each atomically (see ``_copy_in_thread``)."""
+        """Copy a folder's files in worker threads, each atomically (see ``_copy_in_thread``)."""
         return self._copy_in_thread
 
     async def ls(self, path: str) -> list[Entry]:
@@ -115,23 +131,62 @@ class LocalBackend:
         await asyncio.to_thread(os.unlink, local_path(path))
 
     async def _copy_in_thread(self, jobs: Iterable[FileJob], progress: Progress | None) -> int:
-        """Copy files on the local disk in one worker thread, each atomically.
+        """Copy files on the local disk in up to ``workers`` threads, each file atomically.
 
-        When the transfer is cancelled (Ctrl-C), the thread stops before the next file and
-        removes the temporary file of the one in progress instead of renaming it into place.
+        The threads take the jobs a few at a time from one shared iterator (a folder walk runs
+        in whichever thread takes next). The first failure stops the other threads before their
+        next file. When the transfer is cancelled (Ctrl-C), each thread stops before its next
+        file and removes the temporary file of the one in progress instead of renaming it.
         """
         stop = threading.Event()
-        return await _stoppable(asyncio.to_thread(_copy_local, jobs, stop, progress), stop)
+        workers = min(self.workers, len(jobs)) if isinstance(jobs, Sized) else self.workers
+        if workers <= 1:
+            return await _stoppable(asyncio.to_thread(_copy_local, iter(jobs), stop, progress), stop)
+        shared = _SharedJobs(jobs)
+        threads: list[Awaitable[int]] = [
+            asyncio.to_thread(_copy_local, shared, stop, progress) for _ in range(workers)
+        ]
+        return await _stoppable(_all_copied(threads), stop)
+
+
+async def _all_copied(threads: list[Awaitable[int]]) -> int:
+    """The files copied by every thread, once all have ended; the first failure is raised."""
+    outcomes = await asyncio.gather(*threads, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+
+
+class _SharedJobs:
+    """One job iterator for several copy threads: each takes a few jobs at a time, under a lock.
+
+    A generator (the lazy walk of a folder upload) cannot be advanced by two threads at once.
+    """
+
+    __slots__ = ("_jobs", "_lock")
+
+    def __init__(self, jobs: Iterable[FileJob]) -> None:
+        self._jobs = iter(jobs)
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[FileJob]:
+        while True:
+            with self._lock:
+                taken = list(itertools.islice(self._jobs, _TAKE))
+            if not taken:
+                return
+            yield from taken
 
 
 async def _stoppable(work: Awaitable[int], stop: threading.Event) -> int:
-    """Await a copy in a worker thread; on cancellation, tell it to stop and wait until it has."""
+    """Await a copy in worker threads; on cancellation, tell them to stop and wait until they have."""
     future = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         stop.set()
-        # The thread stops within one chunk of the copy in progress and removes its temporary
+        # The threads stop within one chunk of the copy in progress and remove its temporary
         # file: wait for that, so that a process exiting right after the interrupt (persist cp
         # does, at once) leaves no .part file behind.
         with contextlib.suppress(BaseException):
@@ -140,28 +195,131 @@ async def _stoppable(work: Awaitable[int], stop: threading.Event) -> int:
 
 
 def _copy_local(jobs: Iterable[FileJob], stop: threading.Event, progress: Progress | None) -> int:
-    made: set[str] = set()
+    """Copy each job's file through a temporary file renamed into place; return how many.
+
+    Any failure sets ``stop``, so that other threads on the same jobs end too. A failed file
+    leaves no temporary file and, for an ``Exception``, becomes FileFailedError naming both
+    paths; a destination folder that cannot be made raises its own error.
+    """
+    # Written for speed: this runs once per file of a folder, where a copy is a few
+    # microseconds of system calls. The folders in use stay open, and files are opened and
+    # renamed by their names in them: the kernel then resolves one name instead of a whole
+    # path three times per file (about a sixth less CPU for 2,000 files of 4 KiB on tmpfs,
+    # measured with the bare system calls in a loop).
+    folders = _OpenFolders()
     done = 0
-    for src, dst, _ in jobs:
-        if stop.is_set():
-            break
-        dst = local_path(dst)
-        directory, name = os.path.split(dst)
-        directory = directory or os.curdir
-        if directory not in made:
-            os.makedirs(directory, exist_ok=True)
-            made.add(directory)
-        tmp = temp_path(directory, name)
-        with CleanedUpOnFailure(tmp, src, dst):
-            size = copy_file(local_path(src), tmp, stop=stop)
+    split = _split
+    try:
+        for src, dst, _ in jobs:
             if stop.is_set():
-                unlink_quietly(tmp)
                 break
-            os.replace(tmp, dst)
-        done += 1
-        if progress is not None:
-            progress(1, size)
+            if src.startswith("file://"):
+                src = src[7:]
+            if dst.startswith("file://"):
+                dst = dst[7:]
+            src_dir, src_name = split(src)
+            dst_dir, dst_name = split(dst)
+            # A destination folder that cannot be made fails with its own error, as it names
+            # the folder; a failure of the file itself names both paths (FileFailedError).
+            dst_fd = folders.target(dst_dir or os.curdir)
+            tmp = _temp_name(dst_name)
+            if dst_fd is None:
+                tmp, dst_name = os.path.join(dst_dir, tmp), dst
+            try:
+                src_fd = folders.source(src_dir or os.curdir)
+                size = copy_file(
+                    src_name if src_fd is not None else src,
+                    tmp,
+                    stop=stop,
+                    src_dir_fd=src_fd,
+                    dst_dir_fd=dst_fd,
+                )
+                if stop.is_set():
+                    _unlink_quietly_in(tmp, dst_fd)
+                    break
+                os.replace(tmp, dst_name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
+            except BaseException as exc:
+                _unlink_quietly_in(tmp, dst_fd)
+                if isinstance(exc, Exception):
+                    raise FileFailedError(src, dst) from exc
+                raise
+            done += 1
+            if progress is not None:
+                progress(1, size)
+    except BaseException:
+        stop.set()  # the other threads on these jobs stop before their next file
+        raise
+    finally:
+        folders.close()
     return done
+
+
+_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+# os.replace is renameat too, but only os.rename is listed in os.supports_dir_fd.
+_DIR_FDS = {os.open, os.rename, os.unlink} <= os.supports_dir_fd
+"""Whether this platform opens, renames and removes files by name in an open folder."""
+
+
+class _OpenFolders:
+    """The source and destination folders a copy thread is in, kept open while files follow.
+
+    A destination folder is made (with its parents) the first time it is seen. Where the
+    platform has no ``dir_fd`` support, the folders are still made but none is opened.
+    """
+
+    __slots__ = ("made", "source_dir", "source_fd", "target_dir", "target_fd")
+
+    def __init__(self) -> None:
+        self.made: set[str] = set()
+        self.source_dir = self.target_dir = ""
+        self.source_fd: int | None = None
+        self.target_fd: int | None = None
+
+    def source(self, folder: str) -> int | None:
+        if folder != self.source_dir and _DIR_FDS:
+            self._close_source()
+            self.source_fd = _open_folder(folder)
+            self.source_dir = folder
+        return self.source_fd
+
+    def target(self, folder: str) -> int | None:
+        if folder != self.target_dir:
+            if folder not in self.made:
+                os.makedirs(folder, exist_ok=True)
+                self.made.add(folder)
+            if _DIR_FDS:
+                self._close_target()
+                self.target_fd = _open_folder(folder)
+            self.target_dir = folder
+        return self.target_fd
+
+    def _close_source(self) -> None:
+        if self.source_fd is not None:
+            os.close(self.source_fd)
+            self.source_fd, self.source_dir = None, ""
+
+    def _close_target(self) -> None:
+        if self.target_fd is not None:
+            os.close(self.target_fd)
+            self.target_fd, self.target_dir = None, ""
+
+    def close(self) -> None:
+        self._close_source()
+        self._close_target()
+
+
+def _open_folder(folder: str) -> int | None:
+    """``folder`` opened for use as a ``dir_fd``, or None where only its path can be used."""
+    try:
+        return os.open(folder, _DIR_FLAGS)
+    except PermissionError:
+        # Without O_PATH (macOS), opening needs read permission, which entering does not.
+        return None
+
+
+def _unlink_quietly_in(name: str, folder: int | None) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=folder)
 
 
 def _list_chunk(names: Iterator[str], sizes: bool) -> list[tuple[str, int]]:
@@ -174,9 +332,20 @@ def walk_local(root: str) -> Iterable[tuple[str, str]]:
     for directory, dirs, files in os.walk(root):
         dirs.sort()
         rel_dir = os.path.relpath(directory, root)
+        # Each folder's two prefixes are made once; its files only add their names to them.
+        rel_prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        prefix = os.path.join(directory, "")
         for name in sorted(files):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            yield os.path.join(directory, name), rel
+            yield prefix + name, rel_prefix + name
+
+
+def _split_posix(path: str) -> tuple[str, str]:
+    """``os.path.split`` for POSIX paths without a trailing separator, in one string method."""
+    head, sep, name = path.rpartition("/")
+    return head or sep, name
+
+
+_split = _split_posix if os.sep == "/" and os.altsep is None else os.path.split
 
 
 def local_path(path: str) -> str:
@@ -208,7 +377,12 @@ def temp_path(directory: str, name: str) -> str:
     The name is hidden, ends in ``.part`` and is unique to this process: a random token and the
     process id drawn once (again in a forked child), then a counter; far cheaper than a UUID.
     """
-    return os.path.join(directory, f".{name}.{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.part")
+    return os.path.join(directory, _temp_name(name))
+
+
+def _temp_name(name: str) -> str:
+    """The name alone of a fresh temporary file for ``name`` (see ``temp_path``)."""
+    return f".{name}.{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.part"
 
 
 _READ_FLAGS = (
@@ -225,10 +399,19 @@ _NO_KERNEL_COPY = frozenset(
 )
 
 
-def copy_file(src: str, dst: str, *, stop: threading.Event | None = None) -> int:
+def copy_file(
+    src: str,
+    dst: str,
+    *,
+    stop: threading.Event | None = None,
+    src_dir_fd: int | None = None,
+    dst_dir_fd: int | None = None,
+) -> int:
     """Copy the regular file ``src`` to ``dst``, which must not exist yet; return the bytes copied.
 
     Once ``stop`` is set, the copy ends early, within one chunk (of at most _STOPPABLE_CHUNK).
+    A relative ``src`` or ``dst`` is taken in the open folder ``src_dir_fd`` or ``dst_dir_fd``
+    when given (as ``os.open``'s ``dir_fd``).
 
     The kernel moves the bytes where it can: ``copy_file_range`` (which shares blocks on
     filesystems that clone, such as Btrfs and XFS), else ``sendfile``; Python reads and writes
@@ -236,32 +419,45 @@ def copy_file(src: str, dst: str, *, stop: threading.Event | None = None) -> int
     reports no size, as in ``/proc``, is read to its end). Opening without blocking means a
     named pipe is refused rather than waited on.
     """
-    source = os.open(src, _READ_FLAGS)
+    source = os.open(src, _READ_FLAGS, dir_fd=src_dir_fd)
     try:
         info = os.fstat(source)
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a folder", src)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file (a pipe, socket or device)", src)
-        target = os.open(dst, _CREATE_FLAGS, 0o666)
+        target = os.open(dst, _CREATE_FLAGS, 0o666, dir_fd=dst_dir_fd)
         try:
-            return _copy_descriptors(source, target, info.st_size or None, stop)
+            size = info.st_size
+            copied = 0
+            if 0 < size <= _STOPPABLE_CHUNK and _KERNEL_COPIES and _KERNEL_COPIES[0] is _copy_range:
+                # The common case of a folder's files, in one system call: the general loop
+                # below costs more Python per file than the copy of a small file itself.
+                try:
+                    copied = os.copy_file_range(source, target, size)
+                except OSError as exc:
+                    if exc.errno not in _NO_KERNEL_COPY:
+                        raise
+                if copied == size:
+                    return copied
+            return _copy_descriptors(source, target, size or None, stop, copied)
         finally:
             os.close(target)
     finally:
         os.close(source)
 
 
-def _copy_descriptors(source: int, target: int, size: int | None, stop: threading.Event | None = None) -> int:
-    """Copy ``size`` bytes (``None``: to the end) from ``source`` into the empty ``target``.
+def _copy_descriptors(
+    source: int, target: int, size: int | None, stop: threading.Event | None = None, copied: int = 0
+) -> int:
+    """Copy ``size`` bytes (``None``: to the end) from ``source`` into ``target``.
 
-    Both descriptors are at offset 0. A kernel copy that refuses the pair, or that moves nothing
-    of a file with a size, hands over to the next way; a source that turns out shorter than its
-    size ends the copy early.
+    Both descriptors are at offset ``copied``, the bytes already there. A kernel copy that
+    refuses the pair, or that moves nothing of a file with a size, hands over to the next way;
+    a source that turns out shorter than its size ends the copy early.
     """
     limit = size if size is not None else sys.maxsize
     chunk = _KERNEL_COPY_CHUNK if stop is None else _STOPPABLE_CHUNK
-    copied = 0
     for kernel_copy in _KERNEL_COPIES:
         try:
             while copied < limit and (

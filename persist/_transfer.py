@@ -222,6 +222,11 @@ class Transfer:
         found, at most ``concurrency`` at a time, so memory does not grow with the file count.
         """
         sep = self.backend.sep
+        if self.backend.copy_batch is not None:
+            # A batch copy learns each size as it copies: no look-up of every file ahead of it.
+            return await self._run(
+                ((path, join(rroot, rel, sep=sep), None) for path, rel in walk_local(lroot)), self._put_job
+            )
         jobs = ((path, join(rroot, rel, sep=sep), size) for path, rel, size in _sized(walk_local(lroot)))
         return await self._run(jobs, self._put_job)
 

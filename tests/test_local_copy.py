@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from persist import DataConfig, FileAccessProvider, UploadError, _local, _transfer
+from persist import DataConfig, FileAccessProvider, GenericPersistenceConfig, UploadError, _local, _transfer
+from persist._backend import make_backend
 from persist._local import copy_file, temp_path
+from persist._plan import plan_for
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="procfs and FIFOs as Linux has them")
 
@@ -161,3 +164,126 @@ class TestSized:
         assert next(sized)[2] == 1
         (tmp_path / "f2").unlink()
         assert [size for _, _, size in sized] == [2, 3]
+
+
+def _folder(root: Path, count: int, per_folder: int = 25) -> dict[str, bytes]:
+    """``count`` files of random sizes under ``root``, ``per_folder`` to a sub-folder."""
+    files = {}
+    for i in range(count):
+        rel = f"d{i // per_folder:02d}/f{i:04d}.bin"
+        data = os.urandom(i * 37 % 5000)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+        files[rel] = data
+    return files
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden temporary files included) by relative posix path."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class TestFolderCopyThreads:
+    """Folder copies on the local disk run in two threads, each file still written atomically."""
+
+    @pytest.mark.parametrize("direction", ["put", "get"])
+    def test_folder_copy_is_exact_with_no_temporary_files(self, tmp_path: Path, direction: str) -> None:
+        src = tmp_path / "src"
+        files = _folder(src, 300)
+        provider = FileAccessProvider(tmp_path / "sb", str(tmp_path / "raw"), DataConfig())
+        dst = tmp_path / "dst"
+        if direction == "put":
+            provider.put_data(str(src), str(dst), is_multipart=True)
+        else:
+            provider.get_data(str(src), str(dst), is_multipart=True)
+        assert _tree(dst) == files
+
+    def test_existing_files_are_replaced(self, tmp_path: Path) -> None:
+        """A second copy over the first replaces every file (by rename) and leaves nothing else."""
+        src = tmp_path / "src"
+        _folder(src, 60)
+        provider = FileAccessProvider(tmp_path / "sb", str(tmp_path / "raw"), DataConfig())
+        dst = tmp_path / "dst"
+        provider.put_data(str(src), str(dst), is_multipart=True)
+        files = _folder(src, 60, per_folder=25)  # new random contents, same names
+        provider.put_data(str(src), str(dst), is_multipart=True)
+        assert _tree(dst) == files
+
+    def test_two_threads_by_default_one_with_max_concurrency_1(self) -> None:
+        plan = plan_for(DataConfig(), "file")
+        assert make_backend(plan, {}).workers == 2  # type: ignore[attr-defined]
+        one = DataConfig(generic=GenericPersistenceConfig(max_concurrency=1))
+        assert make_backend(plan_for(one, "file"), {}).workers == 1  # type: ignore[attr-defined]
+
+    def test_without_dir_fd_support_paths_are_used(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Where the platform cannot open files by name in an open folder, whole paths still work."""
+        monkeypatch.setattr(_local, "_DIR_FDS", False)
+        src = tmp_path / "src"
+        files = _folder(src, 80)
+        provider = FileAccessProvider(tmp_path / "sb", str(tmp_path / "raw"), DataConfig())
+        provider.put_data(str(src), str(tmp_path / "dst"), is_multipart=True)
+        assert _tree(tmp_path / "dst") == files
+
+    def test_progress_counts_every_file_and_byte_once(self, tmp_path: Path) -> None:
+        src = tmp_path / "src"
+        files = _folder(src, 200)
+        calls: list[tuple[int, int, int | None, int | None]] = []
+        lock = threading.Lock()
+
+        def progress(
+            files: int, nbytes: int, *, total_files: int | None = None, total_bytes: int | None = None
+        ) -> None:
+            with lock:
+                calls.append((files, nbytes, total_files, total_bytes))
+
+        provider = FileAccessProvider(tmp_path / "sb", str(tmp_path / "raw"), DataConfig())
+        provider.get_data(str(src), str(tmp_path / "dst"), is_multipart=True, progress=progress)
+        assert sum(c[0] for c in calls) == len(files)
+        assert sum(c[1] for c in calls) == sum(len(d) for d in files.values())
+        assert [c[2:] for c in calls if c[2] is not None] == [
+            (len(files), sum(len(d) for d in files.values()))
+        ]
+
+    @linux_only
+    def test_failure_in_one_thread_stops_both_and_leaves_no_partial_file(self, tmp_path: Path) -> None:
+        """A named pipe among 400 files fails the copy, named; every file left is complete."""
+        src = tmp_path / "src"
+        files = _folder(src, 400)
+        os.mkfifo(src / "d05" / "f0130.pipe")
+        provider = FileAccessProvider(tmp_path / "sb", str(tmp_path / "raw"), DataConfig())
+        dst = tmp_path / "dst"
+        with pytest.raises(UploadError, match=r"f0130\.pipe") as caught:
+            provider.put_data(str(src), str(dst), is_multipart=True)
+        assert "not a regular file" in str(caught.value)
+        left = _tree(dst)
+        assert [name for name in left if name.rsplit("/", 1)[-1].startswith(".")] == []
+        assert {name: files[name] for name in left} == left
+        assert len(left) < len(files)  # it stopped: the files after the pipe's batch were not copied
+
+    def test_cancelled_copy_leaves_complete_files_only(self, tmp_path: Path) -> None:
+        """Cancelling an async folder copy stops both threads; no temporary file remains."""
+        src = tmp_path / "src"
+        src.mkdir()
+        size = 48 * 1024 * 1024
+        for i in range(8):
+            with open(src / f"f{i}.bin", "wb") as handle:
+                handle.truncate(size)  # sparse: instant to make, real bytes to copy
+        dst = tmp_path / "dst"
+        provider = FileAccessProvider(tmp_path / "sb", str(tmp_path / "raw"), DataConfig())
+
+        async def cancel_mid_way() -> None:
+            task = asyncio.ensure_future(provider.async_put_data(str(src), str(dst), is_multipart=True))
+            while not (dst.is_dir() and any(p.name.endswith(".part") for p in dst.iterdir())):
+                assert not task.done(), "the copy ended before it could be cancelled"
+                await asyncio.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancel_mid_way())
+        left = sorted(p.name for p in dst.iterdir())
+        assert [name for name in left if name.startswith(".")] == []
+        assert [(dst / name).stat().st_size for name in left] == [size] * len(left)
+        assert len(left) < 8
