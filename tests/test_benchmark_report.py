@@ -440,3 +440,35 @@ def test_children_make_their_temporary_files_in_the_benchmarks_work_folder(
     assert endpoint == "None"
     assert env["AWS_EC2_METADATA_DISABLED"] == "true"
     assert os.environ["TMPDIR"] == "/somewhere/else"
+
+
+def test_each_backends_20000_key_download_runs_before_its_fresh_server_uploads() -> None:
+    """``many_up`` restarts its server for every run, which would drop the seeded 20,000 keys."""
+    from benchmarks.bench import all_workloads
+
+    keys = [w.key for w in all_workloads()]
+    for backend in ("s3", "azure"):
+        assert keys.index(f"{backend}:many_down") + 1 == keys.index(f"{backend}:many_up")
+    assert {"s3:huge_up", "azure:huge_up"} <= set(keys)
+
+
+def test_marks_reach_the_json_as_medians_of_the_runs_that_have_them() -> None:
+    """Failed runs' marks are left out, like their times."""
+    from benchmarks.bench import Result, Row, Run, Workload
+
+    workload = Workload("s3", "many_down", "down", "folder", "many", ("persist",))
+    result = Result(workload, "t", 1, 1, 3)
+    result.rows = {
+        "persist": Row(
+            "persist",
+            [
+                Run(rep=0, ok=True, seconds=1.0, marks={"first_file": 0.1}),
+                Run(rep=1, ok=True, seconds=1.0, marks={"first_file": 0.3}),
+                Run(rep=2, ok=True, seconds=1.0),
+                Run(rep=3, ok=False, error="x", marks={"first_file": 9.0}),
+            ],
+        )
+    }
+    row = result.to_dict("persist")["rows"][0]
+    assert row["median_marks"] == {"first_file": pytest.approx(0.2)}
+    assert row["runs"][0]["marks"] == {"first_file": 0.1}
