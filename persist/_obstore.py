@@ -45,7 +45,8 @@ _DOWNLOAD_CHUNK = 2 * MiB
 # Parts of one file in flight at once hold at most about this much memory (obstore holds each
 # part about twice while it is sent, plus the one being read): two 8 MiB parts at once kept a
 # 256 MiB upload at moto's and Azurite's pace with a peak RSS of 86 MiB, where eight took
-# 134-166 MiB (benchmarks/README.md, "Decisions measured").
+# 134-166 MiB (75 MiB since the part buffers are memory maps of their own, see
+# _keep_part_buffers_mapped; benchmarks/README.md, "Decisions measured").
 _PART_BUFFER = 16 * MiB
 # Allocations from this size up get their own memory map, returned to the system when freed
 # (see _keep_part_buffers_mapped).
