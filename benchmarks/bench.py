@@ -70,6 +70,12 @@ LOCAL_CLIENTS = ("persist", "flytekit", "cp")
 GCS_CLIENTS = ("persist", "flytekit", "gcsfs")
 GCS_DOWN_CLIENTS = (*GCS_CLIENTS, "obstore")
 """obstore's GCSStore reads from fake-gcs-server but cannot write to it (benchmarks/README.md)."""
+# Listing at scale (issue 21, section 5): each library's own folder download, first file marked.
+S3_LISTING_CLIENTS = ("persist", "s3fs", "obstore", "boto3")
+AZURE_LISTING_CLIENTS = ("persist", "adlfs", "obstore")
+# Memory of one big upload (issue 21, section 3): persist and the lowest-memory Python peers.
+S3_HUGE_CLIENTS = ("persist", "boto3", "obstore")
+AZURE_HUGE_CLIENTS = ("persist", "obstore", "adlfs")
 
 
 # --- data sets ----------------------------------------------------------------------------------
@@ -84,10 +90,19 @@ class Sizes:
     small_bytes: int
     many_files: int
     many_bytes: int
+    huge_bytes: int = 1024 * MiB
+    """The one big upload whose peak memory is measured (``huge_up``)."""
 
 
 FULL = Sizes(big_bytes=256 * MiB, small_files=2000, small_bytes=4096, many_files=20000, many_bytes=1024)
-QUICK = Sizes(big_bytes=32 * MiB, small_files=200, small_bytes=4096, many_files=2000, many_bytes=1024)
+QUICK = Sizes(
+    big_bytes=32 * MiB,
+    small_files=200,
+    small_bytes=4096,
+    many_files=2000,
+    many_bytes=1024,
+    huge_bytes=64 * MiB,
+)
 
 LOCAL_FILE_BYTES = 1024 * MiB
 """The one file of the local ``file_put`` / ``file_get`` workloads (issue 21, section 4)."""
@@ -241,13 +256,14 @@ def all_workloads() -> list[Workload]:
             ),
         ]
     workloads += gcs_workloads()
+    workloads += scale_workloads()
     workloads += [
         Workload("local", "folder_put", "up", "folder", "local", LOCAL_CLIENTS),
         Workload("local", "folder_get", "down", "folder", "local", LOCAL_CLIENTS),
     ]
     workloads += local_file_workloads()
     workloads += call_workloads()
-    return workloads
+    return _ordered(workloads)
 
 
 def gcs_workloads() -> list[Workload]:
@@ -301,6 +317,41 @@ def local_file_workloads() -> list[Workload]:
     ]
 
 
+def scale_workloads() -> list[Workload]:
+    """Listing at scale and the memory of one big upload, on S3 and Azure (issue 21, 3 and 5).
+
+    ``many_down`` downloads the 20,000 keys of the many-file set (the 2,000-key figures are
+    ``folder_down``'s): each client reports when its first file landed. It is slow (one
+    repetition per client by default, 1-5 minutes each at the servers' small-request pace), and
+    runs before ``many_up``, whose fresh servers would have to be seeded again. ``huge_up`` is
+    one 1 GiB upload (64 MiB with ``--quick``), to show whether peak memory stays flat in the
+    file's size.
+    """
+    workloads: list[Workload] = []
+    for backend, listing, huge in (
+        ("s3", S3_LISTING_CLIENTS, S3_HUGE_CLIENTS),
+        ("azure", AZURE_LISTING_CLIENTS, AZURE_HUGE_CLIENTS),
+    ):
+        b: Backend = "s3" if backend == "s3" else "azure"
+        workloads += [
+            Workload(b, "many_down", "down", "folder", "many", listing, limited_reps=True, slow=True),
+            Workload(b, "huge_up", "up", "file", "huge", huge),
+        ]
+    return workloads
+
+
+def _ordered(workloads: list[Workload]) -> list[Workload]:
+    """``workloads`` with each backend's ``many_down`` moved right before its ``many_up``.
+
+    ``many_up`` starts every run on a fresh server, which would need the 20,000 keys seeded again.
+    """
+    out = [w for w in workloads if w.name != "many_down"]
+    for down in (w for w in workloads if w.name == "many_down"):
+        at = next((i for i, w in enumerate(out) if w.key == f"{down.backend}:many_up"), len(out))
+        out.insert(at, down)
+    return out
+
+
 def select_workloads(only: str | None, include_slow: bool) -> tuple[list[Workload], bool, list[str]]:
     """The workloads to run, whether the start-up measurements are included, and slow ones left out.
 
@@ -344,6 +395,8 @@ class Run:
     peak_rss_mib: float | None = None
     rss_of: str | None = None
     error: str | None = None
+    marks: dict[str, float] = field(default_factory=dict)
+    """Seconds from the transfer's start to events the client marked (``first_file``)."""
 
     @property
     def timed_out(self) -> bool:
@@ -387,6 +440,14 @@ class Row:
         """Median transfer time of the successful repetitions."""
         return self.median("seconds")
 
+    def median_marks(self) -> dict[str, float]:
+        """Each mark's median over the successful runs that recorded it."""
+        names = sorted({name for run in self.ok_runs for name in run.marks})
+        return {
+            name: statistics.median([run.marks[name] for run in self.ok_runs if name in run.marks])
+            for name in names
+        }
+
     @property
     def failures(self) -> list[Run]:
         """The repetitions that failed, timed out or did not move the data."""
@@ -424,6 +485,7 @@ class Result:
                     "files_per_s": (self.files / med) if med and self.workload.kind == "folder" else None,
                     "calls_per_s": (self.files / med) if med and self.workload.kind == "calls" else None,
                     "ratio_to_persist": (med / base_s) if med and base_s else None,
+                    "median_marks": row.median_marks(),
                     "runs": [dataclasses.asdict(r) for r in row.runs],
                 }
             )
@@ -515,6 +577,7 @@ def run_child(job: Job, workdir: Path, timeout: float, engine: str | None) -> Ru
         process_seconds=process_seconds,
         peak_rss_mib=int(outcome["peak_rss_kib"]) / 1024,
         rss_of=str(outcome.get("rss_of")),
+        marks={str(k): float(v) for k, v in (outcome.get("marks") or {}).items()},
     )
 
 
@@ -560,7 +623,7 @@ class Servers:
         self.azure: AzureInfo | None = None
         self.gcs: GCSInfo | None = None
         self._backends: set[str] = set(backends)
-        self._seeded: set[str] = set()
+        self._seeded: set[tuple[str, str]] = set()
         self._data = data
         self._stacks: dict[str, contextlib.ExitStack] = {}
         self._written: dict[str, int] = {}
@@ -626,7 +689,7 @@ class Servers:
             raise
         self._stacks[backend] = stack
         self._written[backend] = 0
-        self._seeded.discard(backend)
+        self._seeded = {(b, name) for b, name in self._seeded if b != backend}
         name = {"s3": "moto", "gcs": "fake-gcs-server"}.get(backend, "Azurite")
         log(f"{name} at {where} (ready in {time.perf_counter() - started:.1f} s)")
 
@@ -668,13 +731,14 @@ class Servers:
             stack.close()
         self._start(backend)
 
-    def ensure(self, backend: Backend, upcoming_bytes: int, sources: bool) -> None:
+    def ensure(self, backend: Backend, upcoming_bytes: int, sources: str | None) -> None:
         """Restart a server that stopped answering or is full; seed it when a download needs it.
 
         Args:
             backend: which server.
             upcoming_bytes: bytes the next run will upload.
-            sources: whether the next run downloads the sources in ``bench-src``.
+            sources: the data set the next run downloads from ``bench-src`` (``None``: none),
+                seeded once per server.
         """
         if backend not in self._backends:
             return
@@ -683,12 +747,12 @@ class Servers:
         elif self._written[backend] + upcoming_bytes > RECYCLE_BYTES[backend]:
             written = self._written[backend] / MiB
             self.restart(backend, f"recycled after {written:.0f} MiB written")
-        if sources and backend not in self._seeded:
+        if sources and (backend, sources) not in self._seeded:
             started = time.perf_counter()
-            self.seed(backend)
-            self._seeded.add(backend)
+            self.seed(backend, sources)
+            self._seeded.add((backend, sources))
             seconds = time.perf_counter() - started
-            log(f"{backend}: download sources seeded in {SOURCE_BUCKET} in {seconds:.1f} s")
+            log(f"{backend}: {sources} seeded in {SOURCE_BUCKET} in {seconds:.1f} s")
         self._written[backend] += upcoming_bytes
 
     def create(self, backend: Backend, bucket: str) -> None:
@@ -731,18 +795,23 @@ class Servers:
         else:
             self._blob.delete_container(bucket)
 
-    def seed(self, backend: Backend) -> None:
-        """Upload the download workloads' sources into ``bench-src`` (with obstore) and check them."""
+    def seed(self, backend: Backend, name: str) -> None:
+        """Upload data set ``name`` into ``bench-src`` (with obstore) and check it.
+
+        The file goes to ``big.bin``, a folder under ``NAME/``, 32 files in flight (the 20,000
+        keys of ``many`` take one to three minutes, untimed).
+        """
         import asyncio
 
         if backend == "gcs":
-            self._seed_gcs()
+            self._seed_gcs(name)
             return
 
         import obstore
         from obstore.store import AzureStore, S3Store
 
-        self.create(backend, SOURCE_BUCKET)
+        if not any(b == backend for b, _ in self._seeded):
+            self.create(backend, SOURCE_BUCKET)
         store: Any
         if backend == "s3":
             if self.s3 is None:
@@ -766,28 +835,30 @@ class Servers:
                 endpoint=self.azure.blob_endpoint,
                 client_options={"allow_http": True},
             )
-        tiny = self._data.get("tiny")
-        if tiny is not None:
-            obstore.put(store, call_bench.TINY_KEY, tiny.path)
+        ds = self._data[name]
+        if name == "tiny":
+            obstore.put(store, call_bench.TINY_KEY, ds.path)
             self._written[backend] += call_bench.CALL_BYTES
-        if "big" not in self._data:  # only call workloads: nothing else to seed
             return
-        big, small = self._data["big"], self._data["small"]
-        obstore.put(store, "big.bin", big.path)
+        if ds.name == "big":
+            obstore.put(store, "big.bin", ds.path)
+            found = {"": self.listing(backend, SOURCE_BUCKET, "big.bin")[""]}
+            _compare(ds.files, found, f"{backend} seed")
+            self._written[backend] += ds.total_bytes
+            return
 
         async def put_folder() -> None:
             gate = asyncio.Semaphore(32)
 
             async def one(rel: str) -> None:
                 async with gate:
-                    await obstore.put_async(store, f"small/{rel}", small.path / rel)
+                    await obstore.put_async(store, f"{name}/{rel}", ds.path / rel)
 
-            await asyncio.gather(*(one(rel) for rel in small.files))
+            await asyncio.gather(*(one(rel) for rel in ds.files))
 
         asyncio.run(put_folder())
-        _compare(small.files, self.listing(backend, SOURCE_BUCKET, "small/"), f"{backend} seed")
-        _compare(big.files, {"": self.listing(backend, SOURCE_BUCKET, "big.bin")[""]}, f"{backend} seed")
-        self._written[backend] += big.total_bytes + small.total_bytes
+        _compare(ds.files, self.listing(backend, SOURCE_BUCKET, f"{name}/"), f"{backend} seed")
+        self._written[backend] += ds.total_bytes
 
     # GCS set-up goes through fake-gcs-server's JSON API with the standard library: obstore's
     # GCSStore cannot write to it, and gcsfs would need its bucket-type probe switched off before
@@ -831,25 +902,29 @@ class Servers:
                 return found
             token = f"&pageToken={quote(page['nextPageToken'], safe='')}"
 
-    def _seed_gcs(self) -> None:
+    def _seed_gcs(self, name: str) -> None:
+        """Seed data set ``name`` into fake-gcs-server, 16 uploads in flight, and check it."""
         from concurrent.futures import ThreadPoolExecutor
         from urllib.parse import quote
 
-        self.create("gcs", SOURCE_BUCKET)
-        big, small = self._data["big"], self._data["small"]
+        if not any(b == "gcs" for b, _ in self._seeded):
+            self.create("gcs", SOURCE_BUCKET)
+        ds = self._data[name]
+        if ds.name == "big":
+            files, prefix = {"big.bin": ds.path}, "big.bin"
+        else:
+            files, prefix = {f"{name}/{rel}": ds.path / rel for rel in ds.files}, f"{name}/"
 
-        def put(name: str, path: Path) -> None:
-            where = f"/upload/storage/v1/b/{SOURCE_BUCKET}/o?uploadType=media&name={quote(name, safe='')}"
+        def put(key: str, path: Path) -> None:
+            where = f"/upload/storage/v1/b/{SOURCE_BUCKET}/o?uploadType=media&name={quote(key, safe='')}"
             self._gcs_json("POST", where, raw=path)
 
         with ThreadPoolExecutor(16) as pool:
-            done = [pool.submit(put, "big.bin", big.path)]
-            done += [pool.submit(put, f"small/{rel}", small.path / rel) for rel in small.files]
-            for future in done:
+            for future in [pool.submit(put, key, path) for key, path in files.items()]:
                 future.result()
-        _compare(small.files, self.listing("gcs", SOURCE_BUCKET, "small/"), "gcs seed")
-        _compare(big.files, {"": self.listing("gcs", SOURCE_BUCKET, "big.bin")[""]}, "gcs seed")
-        self._written["gcs"] += big.total_bytes + small.total_bytes
+        found = self.listing("gcs", SOURCE_BUCKET, prefix)
+        _compare(ds.files, {"": found[""]} if ds.name == "big" else found, "gcs seed")
+        self._written["gcs"] += ds.total_bytes
 
 
 # --- the benchmark ------------------------------------------------------------------------------
@@ -906,7 +981,7 @@ class Bench:
             bucket = f"up-{n:05d}"
             self.servers.create(workload.backend, bucket)
             return Job(src=str(ds.path), dst=f"{scheme}://{bucket}/{leaf}", **common), bucket
-        remote = "big.bin" if workload.kind == "file" else "small"
+        remote = "big.bin" if workload.kind == "file" else workload.dataset
         return Job(src=f"{scheme}://{SOURCE_BUCKET}/{remote}", dst=str(out / leaf), **common), None
 
     def call_job(
@@ -986,7 +1061,8 @@ class Bench:
                 self.servers.restart(workload.backend, f"a fresh server for each {workload.key} run")
             if workload.backend != "local":
                 upcoming = self.data[workload.dataset].total_bytes if workload.op == "up" else 0
-                self.servers.ensure(workload.backend, upcoming, sources=workload.op == "down")
+                sources = workload.dataset if workload.op == "down" else None
+                self.servers.ensure(workload.backend, upcoming, sources=sources)
             job, bucket = self.job_for(workload, client, n)
             run = run_child(job, self.work / "jobs" / f"{n:05d}", self.timeout, self.engines.get(label))
             run.rep = rep
@@ -1525,6 +1601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             data["tiny"] = make_tiny(work / "data" / "tiny.bin", calls)
         if "many" in needed:
             data["many"] = make_folder("many", work / "data" / "many", sizes.many_files, sizes.many_bytes)
+        if "huge" in needed:
+            huge = make_big(work / "data" / "huge.bin", sizes.huge_bytes)
+            data["huge"] = dataclasses.replace(huge, name="huge")
         local_root: Path | None = None
         local_file = LOCAL_FILE_BYTES_QUICK if args.quick else LOCAL_FILE_BYTES
         if needed & {"local", "local_big"}:

@@ -176,6 +176,35 @@ def _best_effort(call: Callable[[], object]) -> None:
         call()
 
 
+# --- marks: moments within a transfer that a child reports besides its total time -----------------
+
+_MARKS: dict[str, float] = {}
+"""``time.perf_counter()`` of the first occurrence of each named event in this child's transfer."""
+
+
+def mark(name: str) -> None:
+    """Record that event ``name`` happened now; later calls keep the first occurrence.
+
+    The child reports each mark as seconds since the transfer started, for example
+    ``first_file``: when the first file of a folder download was complete on the local disk
+    (``benchmarks.report.MARK_TITLES`` names the marks the report shows).
+    """
+    _MARKS.setdefault(name, time.perf_counter())
+
+
+def _first_file_callback() -> Any:
+    """An fsspec callback that marks ``first_file`` when the first file of a ``get`` is done."""
+    from fsspec.callbacks import Callback
+
+    class FirstFile(Callback):  # type: ignore[misc,unused-ignore]
+        # fsspec's get calls relative_update(1) as each file's coroutine finishes.
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            if self.value:
+                mark("first_file")
+
+    return FirstFile()
+
+
 # --- environments -------------------------------------------------------------------------------
 
 _CLEARED_PREFIXES = ("AWS_", "FLYTE_", "PERSIST_", "AZURE_", "AZURITE_", "_F_P_", "GOOGLE_", "GCSFS_")
@@ -289,7 +318,13 @@ def persist_client(job: Job) -> Transfer:
     multipart = job.kind == "folder"
     if job.op == "up":
         return lambda: provider.put_data(job.src, job.dst, is_multipart=multipart)
-    return lambda: provider.get_data(job.src, job.dst, is_multipart=multipart)
+
+    def progress(files: int, nbytes: int, **totals: Any) -> None:
+        # persist's progress listener hears of each finished file (and totals, with 0 files).
+        if files:
+            mark("first_file")
+
+    return lambda: provider.get_data(job.src, job.dst, is_multipart=multipart, progress=progress)
 
 
 def flytekit_client(job: Job) -> Transfer:
@@ -324,7 +359,12 @@ def _fsspec_transfer(job: Job, fs: Any) -> Transfer:
     # Trailing separators on both sides: the contents of the source go into the destination.
     if job.op == "up":
         return lambda: fs.put(job.src.rstrip("/") + "/", remote.rstrip("/") + "/", recursive=True)
-    return lambda: fs.get(remote.rstrip("/") + "/", job.dst.rstrip("/") + "/", recursive=True)
+    return lambda: fs.get(
+        remote.rstrip("/") + "/",
+        job.dst.rstrip("/") + "/",
+        recursive=True,
+        callback=_first_file_callback(),
+    )
 
 
 def s3fs_client(job: Job) -> Transfer:
@@ -442,9 +482,13 @@ def obstore_client(job: Job) -> Transfer:
                 with open(target, "wb") as out:
                     async for chunk in result.stream():
                         out.write(chunk)
+            mark("first_file")
 
-        names = [meta["path"] async for batch in obstore.list(store, prefix) for meta in batch]
-        await asyncio.gather(*(one(name) for name in names))
+        # Each page of the listing starts its downloads while the next page is fetched.
+        tasks: list[asyncio.Task[None]] = []
+        async for batch in obstore.list(store, prefix):
+            tasks += [asyncio.create_task(one(meta["path"])) for meta in batch]
+        await asyncio.gather(*tasks)
 
     if job.op == "up":
         return lambda: asyncio.run(upload_folder())
@@ -490,18 +534,19 @@ def boto3_client(job: Job) -> Transfer:
 
     def download_folder() -> None:
         root = Path(job.dst)
-        names = [
-            item["Key"]
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for item in page.get("Contents", [])
-        ]
-        for name in names:
-            (root / name[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+
+        def one(name: str) -> None:
+            client.download_file(bucket, name, str(root / name[len(prefix) :]))
+            mark("first_file")
+
+        # Each page of the listing goes to the pool while the next page is fetched.
         with ThreadPoolExecutor(CONCURRENCY) as pool:
-            futures = [
-                pool.submit(client.download_file, bucket, name, str(root / name[len(prefix) :]))
-                for name in names
-            ]
+            futures = []
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                names = [item["Key"] for item in page.get("Contents", [])]
+                for name in names:
+                    (root / name[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+                futures += [pool.submit(one, name) for name in names]
             for future in futures:
                 future.result()
 
@@ -654,6 +699,7 @@ def run_child(spec_path: str) -> int:
         started = time.perf_counter()
         transfer()
         outcome["seconds"] = time.perf_counter() - started
+        outcome["marks"] = {name: when - started for name, when in _MARKS.items()}
         outcome["cpu_seconds"] = _cpu_seconds(job.client) - cpu_before
         server_after = process_cpu_seconds(job.server_pid)
         if server_before is not None and server_after is not None:

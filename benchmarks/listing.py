@@ -3,11 +3,13 @@
     .venv/bin/python -m benchmarks.listing                      # 2,000 and 20,000 keys, 3 reps
     .venv/bin/python -m benchmarks.listing --keys 2000 --reps 1 # quicker
     .venv/bin/python -m benchmarks.listing --before REF         # also persist at git REF, alternating
+    .venv/bin/python -m benchmarks.listing --engine fsspec      # persist's fsspec engine (s3fs, adlfs)
 
 It starts moto and Azurite on 127.0.0.1 (tests/integration/servers.py), writes ``keys`` objects
 of 64 bytes under one prefix per count, then downloads each prefix in a fresh child process per
-run, persist's default engine (obstore). The child reports the seconds until the first file was
-complete (persist's progress listener), the total seconds, and its own peak RSS (VmHWM). With
+run, through persist's default engine (obstore) or the one ``--engine`` names. The child reports
+the seconds until the first file was complete (persist's progress listener), the total seconds,
+and its own peak RSS (VmHWM). With
 ``--before``, ``git archive REF persist`` is unpacked in a temporary folder and its runs alternate
 with the working tree's. Prints one Markdown table of medians (and spreads).
 """
@@ -30,9 +32,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _config(store: str, where: dict[str, str]) -> Any:
+def _config(store: str, where: dict[str, str], engine: str | None = None) -> Any:
     from persist import AzureBlobStorageConfig, DataConfig, S3Config
+    from persist.config import GenericPersistenceConfig
 
+    if engine:
+        # The engine alone is set here; every other field keeps its default.
+        generic = GenericPersistenceConfig(engine=engine)  # type: ignore[arg-type,unused-ignore]
+        return _config(store, where).model_copy(update={"generic": generic})
     if store == "s3":
         return DataConfig(
             s3=S3Config(
@@ -69,7 +76,8 @@ def child(spec: dict[str, Any]) -> None:
     from persist import FileAccessProvider
 
     out = tempfile.mkdtemp(prefix="listing-out-")
-    provider = FileAccessProvider(out + "-sandbox", spec["uri"], _config(spec["store"], spec["where"]))
+    config = _config(spec["store"], spec["where"], spec.get("engine"))
+    provider = FileAccessProvider(out + "-sandbox", spec["uri"], config)
     provider.exists(spec["uri"])  # build the client and open a connection before the clock starts
     first: list[float] = []
 
@@ -165,6 +173,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--stores", nargs="+", default=["s3", "azure"], choices=["s3", "azure"])
     parser.add_argument("--before", help="a git ref whose persist runs alternate with the working tree's")
+    parser.add_argument("--engine", choices=["obstore", "fsspec"], help="persist's engine (default: its own)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -198,7 +207,7 @@ def main() -> None:
                         file=sys.stderr,
                     )
                     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
-                    spec = {"store": store, "where": where, "uri": uri, "keys": keys}
+                    spec = {"store": store, "where": where, "uri": uri, "keys": keys, "engine": args.engine}
                     for rep in range(args.reps):
                         order = list(codes) if rep % 2 == 0 else list(reversed(codes))
                         for name in order:

@@ -65,6 +65,58 @@ def _time_ratio(mine: dict[str, Any], peer: dict[str, Any]) -> str:
     return f"{ratio:.2f} ≈" if ratio < 1 and _within_noise(mine, peer) else f"{ratio:.2f}"
 
 
+def _ratio_range(mine: dict[str, Any], peer: dict[str, Any]) -> tuple[float, float] | None:
+    """The spread of the peer ÷ persist time ratio over the runs: its lowest and highest value.
+
+    Lowest: the peer's fastest run over persist's slowest; highest: the peer's slowest over
+    persist's fastest. Every pairing of one run of each lies in between, so a range that holds
+    1 means the runs do not say which client is faster.
+    """
+    own, theirs = _run_range(mine), _run_range(peer)
+    if own is None or theirs is None or not own[0] or not own[1]:
+        return None
+    return theirs[0] / own[1], theirs[1] / own[0]
+
+
+def _ratio_spread(mine: dict[str, Any], peer: dict[str, Any]) -> str:
+    """:func:`_ratio_range` as text, ``0.80-1.20``; a dash without runs."""
+    spread = _ratio_range(mine, peer)
+    return "—" if spread is None else f"{spread[0]:.2f}-{spread[1]:.2f}"
+
+
+RANGE_NOTE = (
+    "Ratio range: the spread of the time ratio over the runs, from the peer's fastest run ÷ "
+    "persist's slowest to the peer's slowest ÷ persist's fastest; every pairing of one run of "
+    "each lies in between, so a range that holds 1.00 leaves open which client is faster."
+)
+
+
+MARK_TITLES: dict[str, str] = {"first_file": "First file (s)"}
+"""Column title of each mark a child may report (``benchmarks.clients.mark``): seconds from the
+start of the transfer to an event, such as the first file of a folder download landing."""
+
+
+def _marks_in(results: list[dict[str, Any]]) -> list[str]:
+    """The marks any row of ``results`` has, in :data:`MARK_TITLES` order, then by name."""
+    found = {name for result in results for row in result["rows"] for name in row.get("median_marks") or {}}
+    return [name for name in MARK_TITLES if name in found] + sorted(found - set(MARK_TITLES))
+
+
+def _mark_title(name: str) -> str:
+    return MARK_TITLES.get(name, f"{name} (s)")
+
+
+def _mark_cell(row: dict[str, Any] | None, name: str) -> str:
+    """A row's median of one mark, with its runs' range when they differ."""
+    if row is None or name not in (row.get("median_marks") or {}):
+        return "—"
+    values = [run["marks"][name] for run in row["runs"] if run["ok"] and name in (run.get("marks") or {})]
+    text = _seconds(row["median_marks"][name])
+    if len(values) > 1 and min(values) != max(values):
+        text += f" ({_seconds(min(values))}-{_seconds(max(values))})"
+    return text
+
+
 def _cpu_ratio(mine: dict[str, Any], peer: dict[str, Any]) -> str:
     """The peer's median CPU time over persist's (older reports have none: a dash)."""
     own, theirs = mine.get("median_cpu_seconds"), peer.get("median_cpu_seconds")
@@ -154,11 +206,16 @@ def _machine(report: dict[str, Any]) -> list[str]:
         "benchmark checks that every object or file arrived with the right name and size (and "
         "the large download's SHA-256), "
         f"then deletes it. {RATIO_HEADER}: the client's median seconds divided by "
-        f"{settings['baseline']}'s.",
+        f"{settings['baseline']}'s; in brackets its range over the runs, from the client's fastest "
+        f"run ÷ {settings['baseline']}'s slowest to the client's slowest ÷ {settings['baseline']}'s "
+        "fastest. *First file* (folder downloads): seconds from the start of the transfer until "
+        "the first file was complete on the local disk, as the client itself reports it.",
     ]
 
 
-def _workload_rows(result: dict[str, Any]) -> list[str]:
+def _workload_rows(result: dict[str, Any], marks: list[str] | None = None) -> list[str]:
+    """The full table's rows of one workload; ``marks``: the mark columns of its table."""
+    marks = marks or []
     baseline = result["baseline"]
     medians = [r["median_seconds"] for r in result["rows"] if r["median_seconds"] is not None]
     best = min(medians) if medians else None
@@ -193,10 +250,16 @@ def _workload_rows(result: dict[str, Any]) -> list[str]:
         ratio_text = (
             "—" if ratio is None else ("1.00 (baseline)" if row["client"] == baseline else f"{ratio:.2f}")
         )
+        base_row = next((r for r in result["rows"] if r["client"] == baseline), None)
+        if ratio is not None and base_row is not None and row["client"] != baseline:
+            spread = _ratio_range(base_row, row)
+            if spread is not None:
+                ratio_text += f" ({spread[0]:.2f}-{spread[1]:.2f})"
+        mark_cells = "".join(f"{_mark_cell(row, name)} | " for name in marks)
         lines.append(
             f"| {result['title']} | {row['client']} | {seconds} | {runs_text} | {rate} | "
             f"{_num(row.get('median_cpu_seconds'))} | {_busy(row)} "
-            f"| {_num(row['median_peak_rss_mib'], 0)} | {ratio_text} | {'; '.join(notes)} |"
+            f"| {_num(row['median_peak_rss_mib'], 0)} | {mark_cells}{ratio_text} | {'; '.join(notes)} |"
         )
     return lines
 
@@ -339,7 +402,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"Not run: {', '.join(f'`{key}`' for key in not_run)} (slow: moto takes "
             "120-200 small PUTs a second and Azurite falls to about 45 a second as a container fills, "
-            "whatever the client; add `--include-slow`).",
+            "whatever the client, and the 20,000-key downloads wait on the same small-request pace; "
+            "add `--include-slow`).",
             "",
         ]
     results = report["results"]
@@ -347,15 +411,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         mine = [r for r in results if r["backend"] == backend]
         if not mine:
             continue
+        marks = _marks_in(mine)
         lines += [
             f"## {backend_title(report, backend)}",
             "",
             f"| Workload | Client | Seconds | Runs (s) | Throughput | CPU (s) | Server busy "
-            f"| Peak RSS (MiB) | {RATIO_HEADER} | Notes |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            f"| Peak RSS (MiB) | {''.join(_mark_title(name) + ' | ' for name in marks)}"
+            f"{RATIO_HEADER} (range over the runs) | Notes |",
+            "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(marks) + "---:|---|",
         ]
         for result in mine:
-            lines += _workload_rows(result)
+            lines += _workload_rows(result, marks)
         lines.append("")
         lines += _warmups(mine)
         if backend == "azure":
@@ -419,11 +485,14 @@ def render_summary(report: dict[str, Any]) -> str:
         *_notes(report),
         NOISE_NOTE,
         "",
+        RANGE_NOTE,
+        "",
         SERVER_NOTE,
         "",
-        "| Backend | Workload | persist | Fastest peer | Peer ÷ persist time | Peer ÷ persist CPU "
+        "| Backend | Workload | persist | Fastest peer | Peer ÷ persist time | Ratio range (runs) "
+        "| Peer ÷ persist CPU "
         "| Server busy | flytekit ÷ persist time | persist peak RSS (MiB) | Peers' peak RSS (MiB) |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for result in report["results"]:
         rows = {row["client"]: row for row in result["rows"]}
@@ -445,17 +514,82 @@ def render_summary(report: dict[str, Any]) -> str:
             f"| {where} | {result['title']} | {_seconds(own)} s "
             f"| {best['client'] + ' ' + _seconds(best['median_seconds']) + ' s' if best else '—'} "
             f"| {_time_ratio(mine, best) if best else '—'} "
+            f"| {_ratio_spread(mine, best) if best else '—'} "
             f"| {_cpu_ratio(mine, best) if best else '—'} "
             f"| {_busy(mine)} / {_busy(best)} "
             f"| {_num(fly['median_seconds'] / own) if fly and fly['median_seconds'] else '—'} "
             f"| {_num(mine.get('median_peak_rss_mib'), 0)} | {rss} |"
         )
+    lines += _summary_marks(report)
     calls = _call_table(report)
     if calls:
         lines += ["", *(f"#{line}" if line.startswith("## ") else line for line in calls[:-1])]
     if report["startup"]:
         lines += ["", *(f"#{line}" if line.startswith("## ") else line for line in _startup(report))]
     return "\n".join(lines)
+
+
+def _summary_marks(report: dict[str, Any]) -> list[str]:
+    """A table of the marks (such as the first file's time) of the workloads that have them.
+
+    Per workload and mark: persist's median, the peer that reached it first, and their ratio
+    (> 1: persist reached it first), with the ratio's range over the runs as in the main table.
+    """
+    lines: list[str] = []
+    for result in report["results"]:
+        rows = {row["client"]: row for row in result["rows"]}
+        mine = rows.get(result["baseline"])
+        if mine is None:
+            continue
+        for name in _marks_in([result]):
+            if name not in (mine.get("median_marks") or {}):
+                continue
+            own = mine["median_marks"][name]
+            peers = [
+                row
+                for client, row in rows.items()
+                if client != result["baseline"] and name in (row.get("median_marks") or {})
+            ]
+            best = min(peers, key=lambda row: row["median_marks"][name]) if peers else None
+            peer_text, ratio, spread = "—", "—", "—"
+            if best is not None:
+                theirs = best["median_marks"][name]
+                peer_text = f"{best['client']} {_mark_cell(best, name)}"
+                ratio = f"{theirs / own:.2f}" if own else "—"
+                low, high = _mark_ratio_range(mine, best, name)
+                spread = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else "—"
+            where = backend_title(report, result["backend"], short=True)
+            lines.append(
+                f"| {where} | {result['title']} | {_mark_title(name).removesuffix(' (s)')} "
+                f"| {_mark_cell(mine, name)} | {peer_text} | {ratio} | {spread} |"
+            )
+    if not lines:
+        return []
+    head = [
+        "",
+        "Moments within a transfer, in seconds from its start (median, runs' range in brackets): "
+        "*First file* is when the first file of a folder download was complete on the local disk "
+        "(persist: its progress listener; fsspec clients: their `get` callback; obstore and "
+        "boto3: their own download loop). Ratio: the peer's ÷ persist's (> 1: persist first).",
+        "",
+        "| Backend | Workload | Measure | persist | First peer | Peer ÷ persist | Ratio range (runs) |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
+    return head + lines
+
+
+def _mark_ratio_range(
+    mine: dict[str, Any], peer: dict[str, Any], name: str
+) -> tuple[float | None, float | None]:
+    """Lowest and highest peer ÷ persist ratio of one mark over the runs (see :func:`_ratio_range`)."""
+
+    def values(row: dict[str, Any]) -> list[float]:
+        return [run["marks"][name] for run in row["runs"] if run["ok"] and name in (run.get("marks") or {})]
+
+    own, theirs = values(mine), values(peer)
+    if not own or not theirs or not min(own):
+        return None, None
+    return min(theirs) / max(own), max(theirs) / min(own)
 
 
 def update_readme(readme: str, report: dict[str, Any]) -> str:

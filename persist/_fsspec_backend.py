@@ -71,12 +71,37 @@ class FsspecBackend:
     async def list_batches(
         self, root: str, sizes: bool, after: str | None
     ) -> AsyncIterator[list[tuple[str, int]]]:
-        """(full name, size) of every file at or under ``root``, as one batch.
+        """(full name, size) of every file under ``root``, a list page at a time; else ``root``'s file.
 
-        fsspec's public listing calls return whole listings; their paging is private to each
-        filesystem, so the files of a folder start once the listing is complete.
+        s3fs, adlfs and gcsfs are listed a page at a time (see :func:`_pages`), each page fetched
+        when the previous one was taken, so a folder's files start while the rest is listed and
+        memory holds a page, not the listing. Other filesystems are listed whole, then split.
+        As fsspec's ``find`` does, ``root`` itself counts as a file only when nothing is under it.
         """
-        found = await self.fs._find(self.root_name(root), detail=True)
+        name = self.root_name(root)
+        pages = _pages(self.fs, name, after)
+        if pages is None:
+            async for batch in self._whole_listing(name, after):
+                yield batch
+            return
+        listed = False
+        async for page in pages:
+            listed = True
+            # A listing restarted after a failure starts over; what came before is skipped.
+            files = page if after is None else [(n, size) for n, size in page if n > after]
+            if files:
+                yield files
+        if not listed:
+            try:
+                info = await self.fs._info(name)
+            except FileNotFoundError:
+                return
+            if info.get("type") == "file" and (after is None or name > after):
+                yield [(name, int(info.get("size") or 0))]
+
+    async def _whole_listing(self, name: str, after: str | None) -> AsyncIterator[list[tuple[str, int]]]:
+        """(full name, size) of every file at or under ``name`` from one ``find``, in batches."""
+        found = await self.fs._find(name, detail=True)
         files = [
             (name, int(info.get("size") or 0))
             for name, info in sorted(found.items())
@@ -164,3 +189,89 @@ class FsspecBackend:
                     **extra,
                 )
         fs.invalidate_cache(fs._parent(rpath))
+
+
+def _pages(fs: Any, name: str, after: str | None) -> AsyncIterator[list[tuple[str, int]]] | None:
+    """Pages of (full name, size) of the files under the folder ``name`` (``bucket/key``).
+
+    fsspec's public listings (``find``, ``walk``) return a whole listing, or a folder level at a
+    time, so they are not used. s3fs, adlfs and gcsfs each page through the store's list call
+    themselves, behind private methods: this drives those pages (s3fs's ``_call_s3`` of
+    ``list_objects_v2``, the Azure SDK's ``list_blobs`` pages on adlfs's service client, gcsfs's
+    ``_call`` of the JSON API's object listing), ``LIST_BATCH`` names a page. ``None`` for any
+    other filesystem. Pages come in name order (the stores list in key order); a listing
+    restarted behind ``after`` starts there on S3, and from the start elsewhere (the caller
+    skips what came before).
+    """
+    bucket, _, key = name.partition("/")
+    prefix = f"{key}/" if key else ""
+    modules = {cls.__module__.partition(".")[0] for cls in type(fs).__mro__}
+    if "s3fs" in modules and hasattr(fs, "_call_s3"):
+        return _s3_pages(fs, bucket, prefix, after)
+    if "adlfs" in modules and hasattr(fs, "service_client"):
+        return _azure_pages(fs, bucket, prefix)
+    if "gcsfs" in modules:
+        return _gcs_pages(fs, bucket, prefix)
+    return None
+
+
+async def _s3_pages(
+    fs: Any, bucket: str, prefix: str, after: str | None
+) -> AsyncIterator[list[tuple[str, int]]]:
+    """s3fs: ``list_objects_v2`` pages of ``LIST_BATCH`` keys, through s3fs's retrying call.
+
+    ``after`` (``bucket/key``) starts the listing behind that key (``StartAfter``).
+    """
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": _backend.LIST_BATCH}
+    kwargs.update(getattr(fs, "req_kw", None) or {})  # RequestPayer, as s3fs sends it
+    if after is not None:
+        kwargs["StartAfter"] = after.partition("/")[2]
+    while True:
+        listed = await fs._call_s3("list_objects_v2", **kwargs)
+        page = [
+            (f"{bucket}/{item['Key']}", int(item.get("Size") or 0))
+            for item in listed.get("Contents", [])
+            if not str(item["Key"]).endswith("/")  # not a folder marker
+        ]
+        if page:
+            yield page
+        if not listed.get("IsTruncated"):
+            return
+        kwargs["ContinuationToken"] = listed["NextContinuationToken"]
+
+
+async def _azure_pages(fs: Any, container: str, prefix: str) -> AsyncIterator[list[tuple[str, int]]]:
+    """adlfs: the Azure SDK's ``list_blobs`` pages, folder markers left out as adlfs does."""
+    async with fs.service_client.get_container_client(container) as client:
+        blobs = client.list_blobs(
+            name_starts_with=prefix or None, include=["metadata"], results_per_page=_backend.LIST_BATCH
+        )
+        async for listed in blobs.by_page():
+            page: list[tuple[str, int]] = []
+            async for blob in listed:
+                metadata = blob.metadata or {}
+                folder = "true" in (metadata.get("is_directory"), metadata.get("hdi_isfolder"))
+                if not folder and not blob.name.endswith("/"):
+                    page.append((f"{container}/{blob.name}", int(blob.size or 0)))
+            if page:
+                yield page
+
+
+async def _gcs_pages(fs: Any, bucket: str, prefix: str) -> AsyncIterator[list[tuple[str, int]]]:
+    """gcsfs: pages of the JSON API's object listing, through gcsfs's own request call."""
+    token: str | None = None
+    while True:
+        params: dict[str, Any] = {"prefix": prefix, "maxResults": _backend.LIST_BATCH}
+        if token:
+            params["pageToken"] = token
+        listed = await fs._call("GET", "b/{}/o", bucket, json_out=True, **params)
+        page = [
+            (f"{bucket}/{item['name']}", int(item.get("size") or 0))
+            for item in listed.get("items", [])
+            if not str(item["name"]).endswith("/")
+        ]
+        if page:
+            yield page
+        token = listed.get("nextPageToken")
+        if not token:
+            return

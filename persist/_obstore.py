@@ -45,8 +45,13 @@ _DOWNLOAD_CHUNK = 2 * MiB
 # Parts of one file in flight at once hold at most about this much memory (obstore holds each
 # part about twice while it is sent, plus the one being read): two 8 MiB parts at once kept a
 # 256 MiB upload at moto's and Azurite's pace with a peak RSS of 86 MiB, where eight took
-# 134-166 MiB (benchmarks/README.md, "Decisions measured").
+# 134-166 MiB (75 MiB since the part buffers are memory maps of their own, see
+# _keep_part_buffers_mapped; benchmarks/README.md, "Decisions measured").
 _PART_BUFFER = 16 * MiB
+# Allocations from this size up get their own memory map, returned to the system when freed
+# (see _keep_part_buffers_mapped).
+_MMAP_THRESHOLD = 4 * MiB
+_MMAP_FIXED = False
 _STORES: dict[str, Any] = {}
 _STORES_LOCK = threading.Lock()
 
@@ -99,6 +104,8 @@ class ObstoreBackend:
         limit = AZURE_MAX_BLOCKS if self._azure else S3_MAX_PARTS
         size = os.path.getsize(lpath) if size is None else size
         part = upload_part_size(size, self._plan.part_size, limit)
+        if size > part:
+            _keep_part_buffers_mapped()
         if callback is None:
             await self._put(bucket, key, Path(lpath), part)
             return
@@ -266,6 +273,36 @@ class ObstoreBackend:
 
         bucket, key = self._split(path)
         await obstore.delete_async(self._store(bucket), key)
+
+
+def _keep_part_buffers_mapped() -> None:
+    """Have glibc's malloc give every allocation of 4 MiB or more its own memory map, once.
+
+    obstore copies each part into buffers from the C allocator. glibc maps a large allocation
+    on its own and unmaps it when freed, but then raises its threshold for the next ones to the
+    freed size: from the second part on, the part buffers come from the heap, whose freed
+    pieces stay resident and fragment, so the peak RSS of one upload wandered from 3 to 7 parts
+    (a 256 MiB upload, 8 MiB parts: 73-105 MiB, median 89). A fixed threshold keeps each part
+    buffer a map of its own: 73 MiB in every run, at the same pace (benchmarks/README.md,
+    "Decisions measured"). glibc offers no per-allocation choice, so this is set for the
+    process, only when a file goes up in parts; 4 MiB is below every part size (S3's minimum is
+    5 MiB) and well above the allocations that a map would slow down. Other C libraries (musl)
+    keep nothing of the kind, and ``mallopt`` is then missing: nothing is done.
+    """
+    global _MMAP_FIXED
+    if _MMAP_FIXED:
+        return
+    _MMAP_FIXED = True
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_mmap_threshold = -3  # M_MMAP_THRESHOLD in glibc's malloc.h
+    mallopt(m_mmap_threshold, _MMAP_THRESHOLD)
 
 
 class _CountingReader:

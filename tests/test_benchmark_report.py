@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -105,7 +106,8 @@ def test_summary_compares_with_fastest_peer_and_flytekit(report: dict[str, Any])
     """Ratios are peer time over persist time; a failed peer is not the fastest."""
     lines = render_summary(report).splitlines()
     assert (
-        "| S3 | 10 x 4 KiB files up | 2.00 s | obstore 2.50 s | 1.25 | 1.50 | 0.97 / 0.82 | 2.50 | 40 "
+        "| S3 | 10 x 4 KiB files up | 2.00 s | obstore 2.50 s | 1.25 | 1.25-1.25 | 1.50 | 0.97 / 0.82 "
+        "| 2.50 | 40 "
         "| flytekit 200, obstore 30 |" in lines
     )
     assert lines[0].startswith("Measured 2026-11-23 on Test CPU, 2 cores")
@@ -131,6 +133,98 @@ def test_summary_marks_a_lower_ratio_within_the_runs_spread(
     row = next(line for line in summary.splitlines() if line.startswith("| S3 |"))
     assert row.split(" | ")[4] == expected
     assert "≈ marks a ratio below 1 where the runs overlap" in summary
+
+
+def test_summary_gives_the_ratio_range_over_the_runs(report: dict[str, Any]) -> None:
+    """The range runs from the peer's fastest ÷ persist's slowest to its slowest ÷ persist's fastest."""
+    report["results"][0]["rows"] = [
+        _row("persist", 2.0, runs=[1.6, 2.0, 2.5]),
+        _row("obstore", 2.4, runs=[2.0, 2.4, 3.2]),
+    ]
+    summary = render_summary(report)
+    row = next(line for line in summary.splitlines() if line.startswith("| S3 |"))
+    assert row.split(" | ")[4:6] == ["1.20", "0.80-2.00"]
+    assert "from the peer's fastest run ÷ persist's slowest" in summary
+
+
+def test_full_table_gives_each_peers_ratio_with_its_range(report: dict[str, Any]) -> None:
+    report["results"][0]["rows"] = [
+        _row("persist", 2.0, runs=[1.6, 2.0, 2.5]),
+        _row("obstore", 2.4, runs=[2.0, 2.4, 3.2]),
+    ]
+    report["results"][0]["rows"][1]["ratio_to_persist"] = 1.2
+    report["results"][0]["rows"][0]["ratio_to_persist"] = 1.0
+    lines = render_markdown(report).splitlines()
+    peer = next(line for line in lines if line.startswith("| 10 x 4 KiB files up | obstore "))
+    assert peer.split(" | ")[8] == "1.20 (0.80-2.00)"
+    mine = next(line for line in lines if line.startswith("| 10 x 4 KiB files up | persist "))
+    assert mine.split(" | ")[8] == "1.00 (baseline)"
+
+
+def _with_first_file(row: dict[str, Any], firsts: list[float]) -> dict[str, Any]:
+    """``row`` whose runs marked their first file after ``firsts`` seconds."""
+    for run, first in zip(row["runs"], firsts, strict=True):
+        run["marks"] = {"first_file": first}
+    row["median_marks"] = {"first_file": sorted(firsts)[len(firsts) // 2]}
+    return row
+
+
+def test_marks_get_a_column_only_where_a_workload_has_them(report: dict[str, Any]) -> None:
+    """A child's first-file time shows in its backend's table and in a summary table of its own."""
+    assert "First file (s)" not in render_markdown(report)
+    assert "First file" not in render_summary(report)
+    report["results"][0]["rows"] = [
+        _with_first_file(_row("persist", 2.0, runs=[1.9, 2.0, 2.1]), [0.2, 0.25, 0.3]),
+        _with_first_file(_row("obstore", 2.5, runs=[2.4, 2.5, 2.6]), [1.0, 0.5, 0.6]),
+        _row("boto3", 3.0),
+    ]
+    full = render_markdown(report).splitlines()
+    assert any("| Peak RSS (MiB) | First file (s) | Ratio" in line for line in full)
+    persist_row = next(line for line in full if line.startswith("| 10 x 4 KiB files up | persist "))
+    assert persist_row.split(" | ")[8] == "0.250 (0.200-0.300)"
+    boto_row = next(line for line in full if line.startswith("| 10 x 4 KiB files up | boto3 "))
+    assert boto_row.split(" | ")[8] == "—"
+    summary = render_summary(report).splitlines()
+    assert (
+        "| S3 | 10 x 4 KiB files up | First file | 0.250 (0.200-0.300) | obstore 0.600 (0.500-1.00) "
+        "| 2.40 | 1.67-5.00 |" in summary
+    )
+
+
+def test_a_child_reports_its_marks_as_seconds_from_the_transfers_start(tmp_path: Path) -> None:
+    """``mark`` keeps the first occurrence; the child writes it relative to the transfer's start."""
+    import subprocess
+    import sys
+
+    snippet = (
+        "import json, sys, time\n"
+        "from benchmarks import clients\n"
+        "def fake(job):\n"
+        "    def transfer():\n"
+        "        time.sleep(0.05)\n"
+        "        clients.mark('first_file')\n"
+        "        time.sleep(0.05)\n"
+        "        clients.mark('first_file')\n"
+        "    return transfer\n"
+        "clients.CLIENTS['fake'] = fake\n"
+        "sys.exit(clients.run_child(sys.argv[1]))\n"
+    )
+    job = {
+        "client": "fake",
+        "backend": "local",
+        "op": "down",
+        "kind": "folder",
+        "src": str(tmp_path),
+        "dst": str(tmp_path / "out"),
+        "sandbox": str(tmp_path),
+    }
+    spec = tmp_path / "spec.json"
+    result = tmp_path / "result.json"
+    spec.write_text(json.dumps({"job": job, "result": str(result)}))
+    subprocess.run([sys.executable, "-c", snippet, str(spec)], check=True, cwd=Path(__file__).parents[1])
+    outcome = json.loads(result.read_text())
+    assert outcome["ok"], outcome
+    assert 0.04 <= outcome["marks"]["first_file"] < outcome["seconds"] - 0.04
 
 
 def test_full_table_shows_each_clients_spread_and_cpu(report: dict[str, Any]) -> None:
@@ -203,8 +297,8 @@ def test_local_rows_name_their_filesystem(report: dict[str, Any]) -> None:
     report["results"] = [local]
     report["machine"]["local_fs"] = "tmpfs at /dev/shm"
     assert (
-        "| local (tmpfs) | 10 x 4 KiB folder put | 0.100 s | cp 0.050 s | 0.50 | 1.00 | — / — | 3.00 |"
-        in (render_summary(report))
+        "| local (tmpfs) | 10 x 4 KiB folder put | 0.100 s | cp 0.050 s | 0.50 | 0.50-0.50 | 1.00 "
+        "| — / — | 3.00 |" in (render_summary(report))
     )
     full = render_markdown(report)
     assert "## Local filesystem (tmpfs at /dev/shm)" in full
@@ -346,3 +440,35 @@ def test_children_make_their_temporary_files_in_the_benchmarks_work_folder(
     assert endpoint == "None"
     assert env["AWS_EC2_METADATA_DISABLED"] == "true"
     assert os.environ["TMPDIR"] == "/somewhere/else"
+
+
+def test_each_backends_20000_key_download_runs_before_its_fresh_server_uploads() -> None:
+    """``many_up`` restarts its server for every run, which would drop the seeded 20,000 keys."""
+    from benchmarks.bench import all_workloads
+
+    keys = [w.key for w in all_workloads()]
+    for backend in ("s3", "azure"):
+        assert keys.index(f"{backend}:many_down") + 1 == keys.index(f"{backend}:many_up")
+    assert {"s3:huge_up", "azure:huge_up"} <= set(keys)
+
+
+def test_marks_reach_the_json_as_medians_of_the_runs_that_have_them() -> None:
+    """Failed runs' marks are left out, like their times."""
+    from benchmarks.bench import Result, Row, Run, Workload
+
+    workload = Workload("s3", "many_down", "down", "folder", "many", ("persist",))
+    result = Result(workload, "t", 1, 1, 3)
+    result.rows = {
+        "persist": Row(
+            "persist",
+            [
+                Run(rep=0, ok=True, seconds=1.0, marks={"first_file": 0.1}),
+                Run(rep=1, ok=True, seconds=1.0, marks={"first_file": 0.3}),
+                Run(rep=2, ok=True, seconds=1.0),
+                Run(rep=3, ok=False, error="x", marks={"first_file": 9.0}),
+            ],
+        )
+    }
+    row = result.to_dict("persist")["rows"][0]
+    assert row["median_marks"] == {"first_file": pytest.approx(0.2)}
+    assert row["runs"][0]["marks"] == {"first_file": 0.1}

@@ -94,17 +94,21 @@ class TestBadKeyInLaterBatch:
     def test_bad_key_in_third_batch_stops_after_the_files_already_started(
         self, provider: FileAccessProvider, s3_bucket: str, s3_admin_client: Any, tmp_path: Path
     ) -> None:
-        """Batches a, b | c, d | bad: handing over d waits until b is taken (a done); then the
-        bad batch fails, b finishes, c and d are dropped."""
+        """Batches a, b | c, d | bad: the bad batch fails before its own files start; files of
+        the earlier batches that were taken finish (one at a time, in order: a, then b...), the
+        rest are dropped. How many were taken depends on how fast the store answers the third
+        page (s3fs lists each page of 2 with its own request), never on the bad key."""
         for name in ("a", "b", "c", "d"):
             s3_admin_client.put_object(Bucket=s3_bucket, Key=f"evil/{name}.txt", Body=name.encode())
         s3_admin_client.put_object(Bucket=s3_bucket, Key="evil/x/../../../escaped.txt", Body=b"evil")
         target = tmp_path / "deep" / "target"
         with pytest.raises(InvalidInputError, match=r"'\.\.' segments"):
             provider.download_directory(f"s3://{s3_bucket}/evil", str(target))
-        assert sorted(p.name for p in target.iterdir()) == ["a.txt", "b.txt"]
-        assert (target / "a.txt").read_bytes() == b"a"
-        assert (target / "b.txt").read_bytes() == b"b"
+        names = sorted(p.name for p in target.iterdir())
+        assert names == ["a.txt", "b.txt", "c.txt", "d.txt"][: len(names)]
+        assert len(names) >= 2
+        for path in target.iterdir():
+            assert path.read_bytes() == path.stem.encode()
         assert not (tmp_path / "escaped.txt").exists()
         assert not (tmp_path / "deep" / "escaped.txt").exists()
 

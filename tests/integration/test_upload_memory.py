@@ -44,8 +44,10 @@ print(json.dumps({"before": before, "peak": status("VmHWM")}))
 def test_big_upload_holds_a_few_parts_not_the_file(
     s3_endpoint: str, s3_bucket: str, s3_admin_client: object, tmp_path: Path
 ) -> None:
-    """A 96 MiB upload through obstore (12 parts of 8 MiB) raises the peak RSS by under 60 MiB:
-    two parts in flight and one being read (40-48 MiB measured); eight in flight took 72."""
+    """A 96 MiB upload through obstore (12 parts of 8 MiB) raises the peak RSS by under 30 MiB:
+    two parts in flight and one being filled (24 MiB measured, each part buffer its own memory
+    map); with glibc's moving threshold the freed part buffers stayed in the heap (32-40 MiB),
+    and eight parts in flight took 72."""
     src = tmp_path / "big.bin"
     with src.open("wb") as out:
         for _ in range(96):
@@ -60,6 +62,6 @@ def test_big_upload_holds_a_few_parts_not_the_file(
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     grown = (found["peak"] - found["before"]) / MiB
-    assert grown < 60, f"peak RSS grew by {grown:.0f} MiB during the upload"
+    assert grown < 30, f"peak RSS grew by {grown:.0f} MiB during the upload"
     head = s3_admin_client.head_object(Bucket=s3_bucket, Key="big.bin")  # type: ignore[attr-defined]
     assert head["ContentLength"] == 96 * MiB
