@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -275,6 +275,12 @@ class ObstoreBackend:
         await obstore.delete_async(self._store(bucket), key)
 
 
+def malloc_tuned_by_user(environ: Mapping[str, str]) -> bool:
+    """Whether the environment sets glibc's mmap threshold itself (persist then leaves it)."""
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    return "MALLOC_MMAP_THRESHOLD_" in environ or "glibc.malloc.mmap_threshold" in tunables
+
+
 def _keep_part_buffers_mapped() -> None:
     """Have glibc's malloc give every allocation of 4 MiB or more its own memory map, once.
 
@@ -287,13 +293,15 @@ def _keep_part_buffers_mapped() -> None:
     "Decisions measured"). glibc offers no per-allocation choice, so this is set for the
     process, only when a file goes up in parts; 4 MiB is below every part size (S3's minimum is
     5 MiB) and well above the allocations that a map would slow down. Other C libraries (musl)
-    keep nothing of the kind, and ``mallopt`` is then missing: nothing is done.
+    keep nothing of the kind, and ``mallopt`` is then missing: nothing is done. A process
+    started with its own threshold (``MALLOC_MMAP_THRESHOLD_``, or ``GLIBC_TUNABLES`` naming
+    ``glibc.malloc.mmap_threshold``) keeps it.
     """
     global _MMAP_FIXED
     if _MMAP_FIXED:
         return
     _MMAP_FIXED = True
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or malloc_tuned_by_user(os.environ):
         return
     import ctypes
 
