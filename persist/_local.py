@@ -41,11 +41,15 @@ __all__ = [
 ]
 
 
-LOCAL_WORKERS = 2
+LOCAL_WORKERS = 1
 """Threads of a folder copy on the local disk (fewer when ``generic.max_concurrency`` is lower).
 
-With the GIL, a third thread would only queue for it: two are enough to overlap one thread's
-system calls with the other's Python."""
+One: on tmpfs, with the GIL, a second thread cost more than it overlapped. 2,000 x 4 KiB files
+(median of 9, quiet machine): put 45 ms wall / 45 ms CPU with one thread against 45-60 ms /
+71-86 ms with two; get 57-73 ms / 56-73 ms against 74-110 ms / 102-146 ms (benchmarks/README.md,
+"Decisions measured"). Each file's system calls let go of the GIL, and with two threads every
+one of them became a hand-off between them. The copy loop still takes a thread count, so a
+filesystem whose calls block longer (a network mount) can be given more."""
 
 _TAKE = 16
 """Files a copy thread takes from the shared job list at a time (one lock per handful)."""

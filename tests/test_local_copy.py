@@ -184,7 +184,15 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 class TestFolderCopyThreads:
-    """Folder copies on the local disk run in two threads, each file still written atomically."""
+    """Folder copies on the local disk in two threads: each file still written atomically.
+
+    One thread is the default (``LOCAL_WORKERS``); these tests give the copy two so that the
+    threads' sharing of the job list, their failure and their cancellation are exercised.
+    """
+
+    @pytest.fixture(autouse=True)
+    def _two_threads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(_local, "LOCAL_WORKERS", 2)
 
     @pytest.mark.parametrize("direction", ["put", "get"])
     def test_folder_copy_is_exact_with_no_temporary_files(self, tmp_path: Path, direction: str) -> None:
@@ -198,6 +206,10 @@ class TestFolderCopyThreads:
             provider.get_data(str(src), str(dst), is_multipart=True)
         assert _tree(dst) == files
 
+    def test_one_thread_by_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.undo()
+        assert make_backend(plan_for(DataConfig(), "file"), {}).workers == 1  # type: ignore[attr-defined]
+
     def test_existing_files_are_replaced(self, tmp_path: Path) -> None:
         """A second copy over the first replaces every file (by rename) and leaves nothing else."""
         src = tmp_path / "src"
@@ -209,7 +221,7 @@ class TestFolderCopyThreads:
         provider.put_data(str(src), str(dst), is_multipart=True)
         assert _tree(dst) == files
 
-    def test_two_threads_by_default_one_with_max_concurrency_1(self) -> None:
+    def test_two_threads_as_set_one_with_max_concurrency_1(self) -> None:
         plan = plan_for(DataConfig(), "file")
         assert make_backend(plan, {}).workers == 2  # type: ignore[attr-defined]
         one = DataConfig(generic=GenericPersistenceConfig(max_concurrency=1))
