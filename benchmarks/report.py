@@ -191,7 +191,7 @@ def _machine(report: dict[str, Any]) -> list[str]:
         f"{sizes['small_files']:,} files x {sizes['small_bytes'] // 1024} KiB; "
         f"{sizes['many_files']:,} files x {sizes['many_bytes'] // 1024} KiB "
         f"(100 files per sub-folder). Repetitions: {settings['reps']} "
-        f"({_many_file_reps(settings)} for the {sizes['many_files']:,}-file upload); "
+        f"({_many_file_reps(settings)} for the {sizes['many_files']:,}-file upload and download); "
         "the figures are medians.",
         "",
         "Method: every run is a fresh process running one client; the clients alternate within "
@@ -479,7 +479,7 @@ def render_summary(report: dict[str, Any]) -> str:
     lines = [
         f"Measured {report['date'][:10]} on {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, "
         f"Python {m['python']}, servers on the same cores; medians of {settings['reps']} "
-        f"({_many_file_reps(settings)} for the {settings['sizes']['many_files']:,}-file upload). "
+        f"({_many_file_reps(settings)} for the {settings['sizes']['many_files']:,}-file upload and download). "
         "Full tables, versions and method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
         "",
         *_notes(report),

@@ -412,7 +412,7 @@ def test_the_summary_gives_the_repetitions_of_the_many_file_upload(report: dict[
     """``--many-reps 2`` is reported as 2, not as a fixed 1."""
     report["settings"]["reps"] = 5
     report["settings"]["many_reps"] = 2
-    assert "medians of 5 (2 for the 20,000-file upload)" in render_summary(report)
+    assert "medians of 5 (2 for the 20,000-file upload and download)" in render_summary(report)
 
 
 def test_children_make_their_temporary_files_in_the_benchmarks_work_folder(
