@@ -479,7 +479,8 @@ def render_summary(report: dict[str, Any]) -> str:
     lines = [
         f"Measured {report['date'][:10]} on {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, "
         f"Python {m['python']}, servers on the same cores; medians of {settings['reps']} "
-        f"({_many_file_reps(settings)} for the {settings['sizes']['many_files']:,}-file upload and download). "
+        f"({_many_file_reps(settings)} for the {settings['sizes']['many_files']:,}-file upload and "
+        "download). "
         "Full tables, versions and method: [benchmarks/results/latest.md](benchmarks/results/latest.md).",
         "",
         *_notes(report),
