@@ -2,7 +2,7 @@
 
 Run it with ``bash benchmarks/run`` (it creates ``.bench-venv`` first); arguments are passed on:
 
-    bash benchmarks/run                       # the full run: 3 repetitions, about 25 minutes here
+    bash benchmarks/run                       # the full run: 3 repetitions, about 30 minutes here
     bash benchmarks/run --quick               # smoke run: 1 repetition, small data
     bash benchmarks/run --only s3:file_up,startup --clients persist,obstore
     bash benchmarks/run --persist-engines fsspec,obstore
@@ -1491,7 +1491,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--include-slow",
         action="store_true",
         help="also run the slow workloads (the 20,000-file uploads: about 17 minutes on moto, 22 on "
-        "Azurite); --only can also name them",
+        "Azurite; the 20,000-key downloads: about 8 and 10 minutes, seeding included); --only can "
+        "also name them",
     )
     parser.add_argument(
         "--render", type=Path, help="only re-render the Markdown of an existing results JSON file beside it"
