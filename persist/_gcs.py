@@ -35,14 +35,15 @@ async def download(fs: Any, rpath: str, lpath: str, kwargs: dict[str, Any]) -> N
     then, for files of 100 MB or more, fetches four ranges at once through a prefetcher that
     holds up to 128 MiB of them in memory. One stream was as fast or faster, with less CPU time
     and without the prefetcher's memory (benchmarks/README.md, "Decisions measured"), and each
-    file of a folder saves the metadata request. gcsfs's own single-stream method does the GET
-    (older gcsfs, which has none, uses ``_get_file``, which streamed already).
+    file of a folder saves the metadata request. gcsfs's own single-stream method does the GET.
+    Older gcsfs (2024.6: no ``_get_file_concurrent``) has no lookup or prefetcher: its
+    ``_get_file`` is that one streamed GET already, and its ``_get_file_request`` wants a URL
+    where recent ones take the path, so ``_get_file`` serves it.
     """
-    single = getattr(fs, "_get_file_request", None)
-    if single is None:
+    if not hasattr(fs, "_get_file_concurrent"):
         await fs._get_file(rpath, lpath, **kwargs)
         return
-    await single(rpath, lpath, **kwargs)
+    await fs._get_file_request(rpath, lpath, **kwargs)
 
 
 def use_streamed_upload(fs: Any, size: int, put_kwargs: dict[str, Any]) -> bool:
