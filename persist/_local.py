@@ -1,10 +1,9 @@
 """The local-disk backend, and the atomic local writes every engine's downloads use.
 
 Local copies let the kernel move the bytes (``copy_file_range``, else ``sendfile``) and rename
-each file into place. A folder is copied by two worker threads that take its files a few at a
-time: each copy is a few system calls, so handing files to a pool one by one would cost more
-than the copies themselves, while a second thread runs its Python between the system calls of
-the first (the GIL is released during each call).
+each file into place. A folder is copied by a worker thread (``LOCAL_WORKERS``) that takes its
+files a few at a time: each copy is a few system calls, so handing files to a pool one by one
+would cost more than the copies themselves.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ __all__ = [
     "CleanedUpOnFailure",
     "LocalBackend",
     "copy_file",
+    "ensure_folder",
     "local_path",
     "temp_path",
     "unlink_quietly",
@@ -401,6 +401,17 @@ _STOPPABLE_CHUNK = 64 * MiB
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
 )
+
+
+def ensure_folder(folder: str) -> None:
+    """Make ``folder`` and its parents unless it is a folder already.
+
+    The check comes first because the common case is a folder that exists: there
+    ``os.makedirs(exist_ok=True)`` costs three system calls and a caught exception, and a
+    sequence of small downloads into one folder pays that on every file.
+    """
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
 
 
 def copy_file(

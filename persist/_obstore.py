@@ -27,6 +27,7 @@ from persist._backend import (
     abort_s3_uploads,
     azure_metadata,
     own_filesystem,
+    write_file,
 )
 from persist._errors import Kind, classify
 from persist._plan import AZURE_MAX_BLOCKS, S3_MAX_PARTS, upload_part_size
@@ -140,15 +141,16 @@ class ObstoreBackend:
     @staticmethod
     async def write_result(result: Any, lpath: str, callback: Any) -> None:
         """Write the body of an obstore ``GetResult`` into the new local file ``lpath``."""
+        size = int(result.meta["size"])
         if callback is not None:
-            callback.set_size(int(result.meta["size"]))
+            callback.set_size(size)
+        if size <= _DOWNLOAD_CHUNK:
+            data = await result.bytes_async()
+            write_file(lpath, data)
+            if callback is not None:
+                callback.relative_update(len(data))
+            return
         with open(lpath, "wb") as out:
-            if int(result.meta["size"]) <= _DOWNLOAD_CHUNK:
-                data = await result.bytes_async()
-                out.write(data)
-                if callback is not None:
-                    callback.relative_update(len(data))
-                return
             # The next piece is requested before this one is written, so the network and the
             # disk work at the same time.
             pieces = aiter(result.stream(min_chunk_size=_DOWNLOAD_CHUNK))

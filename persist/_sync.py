@@ -26,9 +26,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from persist._backend import MULTIPART_FLOOR
+from persist._backend import MULTIPART_FLOOR, write_file
 from persist._errors import FileFailedError, Kind, classify
-from persist._local import CleanedUpOnFailure, temp_path
+from persist._local import CleanedUpOnFailure, ensure_folder, temp_path
 
 if TYPE_CHECKING:
     from persist._fs import RetryPolicy
@@ -126,7 +126,7 @@ class SyncObstore:
         store = self._backend._store(bucket)
         directory, name = os.path.split(lpath)
         directory = directory or os.curdir
-        os.makedirs(directory, exist_ok=True)
+        ensure_folder(directory)
         tmp = temp_path(directory, name)
 
         def attempt() -> None:
@@ -134,9 +134,7 @@ class SyncObstore:
             if int(result.meta["size"]) > _DOWNLOAD_CHUNK:
                 run_sync(lambda: self._backend.write_result(result, tmp, None))
                 return
-            data = result.bytes()
-            with open(tmp, "wb") as out:
-                out.write(data)
+            write_file(tmp, result.bytes())
 
         with CleanedUpOnFailure(tmp, rpath, lpath):
             self._retry.call_sync(attempt, f"download of {rpath}")

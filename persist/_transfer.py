@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from persist import _backend
 from persist._errors import FileFailedError
-from persist._local import CleanedUpOnFailure, temp_path, walk_local
+from persist._local import CleanedUpOnFailure, ensure_folder, temp_path, walk_local
 from persist.errors import DataNotFoundError, InvalidInputError
 from persist.paths import check_relative_key, join
 
@@ -185,7 +185,7 @@ class Transfer:
         directory, name = os.path.split(lpath)
         directory = directory or os.curdir
         if not folder_exists:
-            os.makedirs(directory, exist_ok=True)
+            ensure_folder(directory)
         tmp = temp_path(directory, name)
         callback = _byte_callback(self.progress, single=single)
         with CleanedUpOnFailure(tmp, rpath, lpath):

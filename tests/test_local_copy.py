@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from persist import DataConfig, FileAccessProvider, GenericPersistenceConfig, UploadError, _local, _transfer
-from persist._backend import make_backend
-from persist._local import copy_file, temp_path
+from persist import (
+    DataConfig,
+    FileAccessProvider,
+    GenericPersistenceConfig,
+    UploadError,
+    _local,
+    _transfer,
+)
+from persist._backend import make_backend, write_file
+from persist._local import copy_file, ensure_folder, temp_path
 from persist._plan import plan_for
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="procfs and FIFOs as Linux has them")
@@ -299,3 +306,40 @@ class TestFolderCopyThreads:
         assert [name for name in left if name.startswith(".")] == []
         assert [(dst / name).stat().st_size for name in left] == [size] * len(left)
         assert len(left) < 8
+
+
+@pytest.mark.parametrize("data", [b"", b"x" * 1024, bytearray(os.urandom(70_000)), memoryview(b"abc\x00def")])
+def test_write_file_writes_every_byte_and_truncates(
+    tmp_path: Path, data: bytes | bytearray | memoryview
+) -> None:
+    """A retried download writes its temporary file again: nothing of the first attempt stays."""
+    target = tmp_path / "part"
+    target.write_bytes(b"left over from an attempt that failed" * 100)
+    write_file(str(target), data)
+    assert target.read_bytes() == bytes(data)
+
+
+def test_write_file_finishes_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that takes fewer bytes than given (a signal, a pipe-like file) is continued."""
+    real_write = os.write
+    calls = []
+
+    def short_write(fd: int, view: memoryview) -> int:
+        calls.append(len(view))
+        return real_write(fd, view[:7])
+
+    monkeypatch.setattr(os, "write", short_write)
+    data = os.urandom(100)
+    write_file(str(tmp_path / "f"), data)
+    assert (tmp_path / "f").read_bytes() == data
+    assert len(calls) == 15
+
+
+def test_ensure_folder_makes_parents_and_accepts_an_existing_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "a" / "b" / "c"
+    ensure_folder(str(folder))
+    ensure_folder(str(folder))
+    assert folder.is_dir()
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        ensure_folder(str(tmp_path / "file"))
