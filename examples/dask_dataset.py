@@ -118,14 +118,16 @@ def main() -> None:
     from dask.distributed import Client, LocalCluster
 
     config = DataConfig.auto(args.config)
-    provider = FileAccessProvider(tempfile.mkdtemp(prefix="persist-dask-"), args.prefix, config)
     name = f"dataset-{FileAccessProvider.get_random_string()[:8]}"
+    # The sandbox is scratch space for this run only: removed with everything in it at the end.
     with (
+        tempfile.TemporaryDirectory(prefix="persist-dask-") as sandbox,
         LocalCluster(
             n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         Client(cluster) as client,
     ):
+        provider = FileAccessProvider(sandbox, args.prefix, config)
         rows = run(client, provider, name, args.parts, args.rows)
     where = dataset_uri(provider, name)
     print(f"{args.parts} partitions, {rows} rows written by {args.workers} workers under {where}")

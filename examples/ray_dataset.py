@@ -54,13 +54,15 @@ def main() -> None:
     import ray
 
     config = DataConfig.auto(args.config)
-    provider = FileAccessProvider(tempfile.mkdtemp(prefix="persist-ray-"), args.prefix, config)
     name = f"dataset-{FileAccessProvider.get_random_string()[:8]}"
-    ray.init(num_cpus=args.workers, include_dashboard=False)
-    try:
-        rows = run(provider, name, args.parts, args.rows)
-    finally:
-        ray.shutdown()
+    # The sandbox is scratch space for this run only: removed with everything in it at the end.
+    with tempfile.TemporaryDirectory(prefix="persist-ray-") as sandbox:
+        provider = FileAccessProvider(sandbox, args.prefix, config)
+        ray.init(num_cpus=args.workers, include_dashboard=False)
+        try:
+            rows = run(provider, name, args.parts, args.rows)
+        finally:
+            ray.shutdown()
     where = dataset_uri(provider, name)
     print(f"{args.parts} partitions, {rows} rows written by Ray tasks under {where}")
 

@@ -11,7 +11,9 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -144,6 +146,17 @@ def _child_report(conn: object) -> None:
 
 
 class TestModuleAttributesInWorkers:
+    @pytest.fixture(autouse=True)
+    def _lazy_values_in_tmp_path(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        """``flyte_tmp_dir`` (here and in spawned children) is made in ``tmp_path``, not left in /tmp."""
+        monkeypatch.setenv("TMPDIR", str(tmp_path))
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        saved = dict(persist._lazy)
+        persist._lazy.clear()
+        yield
+        persist._lazy.clear()
+        persist._lazy.update(saved)
+
     @pytest.mark.parametrize("method", START_METHODS)
     def test_default_provider_works_in_a_child(self, method: str) -> None:
         """A forked child keeps the parent's values; a spawned one builds its own, lazily; both work."""

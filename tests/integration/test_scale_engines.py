@@ -7,8 +7,10 @@ marked ``scale``; ``scripts/test`` and CI run them with the rest.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,14 @@ ROWS = 20
 
 
 @pytest.fixture(scope="module")
-def dask_client() -> Iterator[Any]:
+def dask_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A Dask client on a LocalCluster of two single-threaded worker processes."""
     distributed = pytest.importorskip("dask.distributed")
+    import dask
+
     with (
+        # Dask's scratch space and lock files, which it would otherwise leave in the system's /tmp.
+        dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
@@ -93,7 +99,15 @@ def test_ray_example_writes_a_dataset_to_s3(s3_endpoint: str, s3_bucket: str, tm
     example = Path(__file__).resolve().parents[2] / "examples" / "ray_dataset.py"
     command = [sys.executable, str(example), f"s3://{s3_bucket}/raw", "--config", str(config)]
     command += ["--parts", str(PARTS), "--rows", str(ROWS), "--workers", "2"]
-    env = {**os.environ, "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    # Ray's session files go in a folder of their own, removed after the run. Not in tmp_path:
+    # Ray's socket paths under it would pass the 107 characters a Unix socket path may have.
+    ray_tmp = tempfile.mkdtemp(prefix="ray-")
+    env = {**os.environ, "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0", "RAY_TMPDIR": ray_tmp}
+    before = set(Path(tempfile.gettempdir()).glob("persist-ray-*"))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert set(Path(tempfile.gettempdir()).glob("persist-ray-*")) <= before, "the example left its sandbox"
     assert f"{PARTS} partitions, {PARTS * ROWS} rows written by Ray tasks" in done.stdout
