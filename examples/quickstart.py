@@ -43,6 +43,7 @@ def main() -> None:
     for path in sorted(p for p in back.rglob("*") if p.is_file()):
         print(f"downloaded {path.relative_to(back)}: {path.read_bytes()!r}")
     print(f"exists({bytes_uri}) = {provider.exists(bytes_uri)}")
+    print(f"everything is in {work}: look around, then delete it")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +61,21 @@ def test_failed_local_download_leaves_no_partial_file(tmp_path: Path) -> None:
         provider.get_data(str(tmp_path / "srcdir"), str(dst))
     assert dst.read_bytes() == b"keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dst.txt", "sb", "srcdir"]
+
+
+def test_readme_quick_start_runs_and_round_trips(tmp_path: Path) -> None:
+    """examples/quickstart.py, the README's first command: every upload comes back byte for byte."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert "downloaded a.csv: b'x,y\\n1,2\\n'" in lines
+    assert "downloaded nested/b.txt: b'hello'" in lines
+    assert "downloaded note.txt: b'caf\\xc3\\xa9'" in lines
+    assert lines[-2].endswith("blob.bin) = True")
+    (work,) = tmp_path.glob("persist-quickstart-*")
+    assert lines[-1] == f"everything is in {work}: look around, then delete it"
+    assert (work / "store" / "run-1" / "blob.bin").read_bytes() == b"\x00\x01\x02"
