@@ -109,8 +109,8 @@ class Backend(Protocol):
     def copy_batch(self) -> BatchCopy | None:
         """A faster way to copy a whole folder's files than one at a time, or None.
 
-        The local disk has one (two threads of kernel copies, each file written atomically
-        and reported to ``progress``); for the others the core runs its retried single-file
+        The local disk has one (kernel copies in ``_local.LOCAL_WORKERS`` threads, each file
+        written atomically and reported to ``progress``); for the others the core runs its retried single-file
         transfers, at most ``generic.max_concurrency`` at a time.
         """
 

@@ -403,7 +403,10 @@ def fake_gcs_binary() -> Path:
 
 @contextlib.contextmanager
 def gcs_server(
-    timeout: float = DEFAULT_START_TIMEOUT, on_start: Callable[[int], None] | None = None
+    timeout: float = DEFAULT_START_TIMEOUT,
+    on_start: Callable[[int], None] | None = None,
+    port: int | None = None,
+    external_url: str | None = None,
 ) -> Iterator[str]:
     """Run fake-gcs-server with the memory backend on a free port.
 
@@ -414,12 +417,16 @@ def gcs_server(
     Args:
         timeout: Seconds to wait for the server to answer.
         on_start: Called with the server's process id once it answers.
+        port: The port to listen on (default: a free one).
+        external_url: The URL the server puts in the links it returns, such as a resumable
+            upload's session, when clients reach it through something in front of it (a proxy);
+            default: its own endpoint.
 
     Yields:
         The endpoint URL, ``http://127.0.0.1:PORT``.
     """
     binary = fake_gcs_binary()
-    port = find_free_port()
+    port = find_free_port() if port is None else port
     endpoint = f"http://127.0.0.1:{port}"
     command = [
         str(binary),
@@ -432,7 +439,7 @@ def gcs_server(
         "-backend",
         "memory",
         "-external-url",
-        endpoint,
+        external_url or endpoint,
         "-public-host",
         f"127.0.0.1:{port}",
         "-log-level",

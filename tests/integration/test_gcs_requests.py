@@ -21,7 +21,7 @@ from persist import DataConfig, FileAccessProvider, GCSConfig, GenericPersistenc
 from persist._fs import clear_filesystem_cache
 from persist.errors import UploadError
 from tests.integration.faultproxy import FailureMode, FaultProxy
-from tests.integration.servers import GCS_PROJECT, fake_gcs_binary, find_free_port, run_server
+from tests.integration.servers import GCS_PROJECT, find_free_port, gcs_server
 
 MiB = 1024 * 1024
 SIZE = 12 * MiB + 123
@@ -66,30 +66,12 @@ def server() -> Iterator[Server]:
     """A fresh fake-gcs-server whose external URL is a FaultProxy in front of it."""
     port = find_free_port()
     upstream = f"http://127.0.0.1:{port}"
-    with FaultProxy(upstream) as proxy:
-        command = [
-            str(fake_gcs_binary()),
-            "-scheme",
-            "http",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-backend",
-            "memory",
-            "-external-url",
-            proxy.url,
-            "-public-host",
-            f"127.0.0.1:{port}",
-            "-log-level",
-            "error",
-        ]
-        with run_server("fake-gcs-server", command, f"{upstream}/storage/v1/b"):
-            result = Server(proxy, upstream)
-            result.json(f"/storage/v1/b?project={GCS_PROJECT}", {"name": BUCKET})
-            clear_filesystem_cache()
-            yield result
-            clear_filesystem_cache()
+    with FaultProxy(upstream) as proxy, gcs_server(port=port, external_url=proxy.url):
+        result = Server(proxy, upstream)
+        result.json(f"/storage/v1/b?project={GCS_PROJECT}", {"name": BUCKET})
+        clear_filesystem_cache()
+        yield result
+        clear_filesystem_cache()
 
 
 @pytest.fixture
