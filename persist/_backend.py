@@ -109,8 +109,8 @@ class Backend(Protocol):
     def copy_batch(self) -> BatchCopy | None:
         """A faster way to copy a whole folder's files than one at a time, or None.
 
-        The local disk has one (kernel copies in ``_local.LOCAL_WORKERS`` threads, each file
-        written atomically and reported to ``progress``); for the others the core runs its retried single-file
+        The local disk has one (kernel copies in a worker thread, each file written atomically
+        and reported to ``progress``); for the others the core runs its retried single-file
         transfers, at most ``generic.max_concurrency`` at a time.
         """
 
@@ -169,9 +169,9 @@ def make_backend(plan: Plan, metadata: dict[str, str]) -> Backend:
     """The backend a plan names, attaching ``metadata`` to uploads when the plan says so."""
     attached = dict(metadata) if plan.attach_metadata else {}
     if plan.engine == "local":
-        from persist._local import LOCAL_WORKERS, LocalBackend
+        from persist._local import LocalBackend
 
-        return LocalBackend(workers=min(LOCAL_WORKERS, plan.concurrency))
+        return LocalBackend()
     if plan.engine == "obstore":
         from persist._obstore import ObstoreBackend
 

@@ -1,9 +1,9 @@
 """The local-disk backend, and the atomic local writes every engine's downloads use.
 
 Local copies let the kernel move the bytes (``copy_file_range``, else ``sendfile``) and rename
-each file into place. A folder is copied by a worker thread (``LOCAL_WORKERS``) that takes its
-files a few at a time: each copy is a few system calls, so handing files to a pool one by one
-would cost more than the copies themselves.
+each file into place. A folder is copied by one worker thread that goes through all its files:
+each copy is a few system calls, so handing files to a pool one by one would cost more than the
+copies themselves, and a second thread measured slower (see ``LocalBackend``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sized
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from persist import _backend
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from persist._transfer import Progress
 
 __all__ = [
-    "LOCAL_WORKERS",
     "CleanedUpOnFailure",
     "LocalBackend",
     "copy_file",
@@ -41,27 +40,17 @@ __all__ = [
 ]
 
 
-LOCAL_WORKERS = 1
-"""Threads of a folder copy on the local disk (fewer when ``generic.max_concurrency`` is lower).
-
-One: on tmpfs, with the GIL, a second thread cost more than it overlapped. 2,000 x 4 KiB files
-(median of 9, quiet machine): put 45 ms wall / 45 ms CPU with one thread against 45-60 ms /
-71-86 ms with two; get 57-73 ms / 56-73 ms against 74-110 ms / 102-146 ms (benchmarks/README.md,
-"Decisions measured"). Each file's system calls let go of the GIL, and with two threads every
-one of them became a hand-off between them. The copy loop still takes a thread count, so a
-filesystem whose calls block longer (a network mount) can be given more."""
-
-_TAKE = 16
-"""Files a copy thread takes from the shared job list at a time (one lock per handful)."""
-
-
 class LocalBackend:
-    """The local disk: kernel copies, each written to a temporary file and renamed into place."""
+    """The local disk: kernel copies, each written to a temporary file and renamed into place.
+
+    A folder is copied in one thread. On tmpfs, with the GIL, a second thread cost more than it
+    overlapped: 2,000 x 4 KiB files (median of 9, quiet machine), put 45 ms wall / 45 ms CPU with
+    one thread against 45-60 ms / 71-86 ms with two; get 57-73 ms against 74-110 ms wall
+    (benchmarks/README.md, "Decisions measured"). Each file's system calls let go of the GIL, and
+    with two threads every one of them became a hand-off between them.
+    """
 
     sep = os.sep
-
-    def __init__(self, workers: int = LOCAL_WORKERS) -> None:
-        self.workers = max(1, workers)
 
     async def upload_file(self, lpath: str, rpath: str, size: int | None, callback: Any) -> None:
         """Copy ``lpath`` to ``rpath`` atomically (a temporary file renamed into place)."""
@@ -106,7 +95,7 @@ class LocalBackend:
 
     @property
     def copy_batch(self) -> BatchCopy:
-        """Copy a folder's files in worker threads, each atomically (see ``_copy_in_thread``)."""
+        """Copy a folder's files in a worker thread, each atomically (see ``_copy_in_thread``)."""
         return self._copy_in_thread
 
     async def ls(self, path: str) -> list[Entry]:
@@ -135,62 +124,24 @@ class LocalBackend:
         await asyncio.to_thread(os.unlink, local_path(path))
 
     async def _copy_in_thread(self, jobs: Iterable[FileJob], progress: Progress | None) -> int:
-        """Copy files on the local disk in up to ``workers`` threads, each file atomically.
+        """Copy files on the local disk in a worker thread, each file atomically.
 
-        The threads take the jobs a few at a time from one shared iterator (a folder walk runs
-        in whichever thread takes next). The first failure stops the other threads before their
-        next file. When the transfer is cancelled (Ctrl-C), each thread stops before its next
-        file and removes the temporary file of the one in progress instead of renaming it.
+        The first failure ends the copy. When the transfer is cancelled (Ctrl-C), the thread
+        stops before its next file and removes the temporary file of the one in progress
+        instead of renaming it.
         """
         stop = threading.Event()
-        workers = min(self.workers, len(jobs)) if isinstance(jobs, Sized) else self.workers
-        if workers <= 1:
-            return await _stoppable(asyncio.to_thread(_copy_local, iter(jobs), stop, progress), stop)
-        shared = _SharedJobs(jobs)
-        threads: list[Awaitable[int]] = [
-            asyncio.to_thread(_copy_local, shared, stop, progress) for _ in range(workers)
-        ]
-        return await _stoppable(_all_copied(threads), stop)
-
-
-async def _all_copied(threads: list[Awaitable[int]]) -> int:
-    """The files copied by every thread, once all have ended; the first failure is raised."""
-    outcomes = await asyncio.gather(*threads, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return sum(outcome for outcome in outcomes if isinstance(outcome, int))
-
-
-class _SharedJobs:
-    """One job iterator for several copy threads: each takes a few jobs at a time, under a lock.
-
-    A generator (the lazy walk of a folder upload) cannot be advanced by two threads at once.
-    """
-
-    __slots__ = ("_jobs", "_lock")
-
-    def __init__(self, jobs: Iterable[FileJob]) -> None:
-        self._jobs = iter(jobs)
-        self._lock = threading.Lock()
-
-    def __iter__(self) -> Iterator[FileJob]:
-        while True:
-            with self._lock:
-                taken = list(itertools.islice(self._jobs, _TAKE))
-            if not taken:
-                return
-            yield from taken
+        return await _stoppable(asyncio.to_thread(_copy_local, iter(jobs), stop, progress), stop)
 
 
 async def _stoppable(work: Awaitable[int], stop: threading.Event) -> int:
-    """Await a copy in worker threads; on cancellation, tell them to stop and wait until they have."""
+    """Await a copy in a worker thread; on cancellation, tell it to stop and wait until it has."""
     future = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         stop.set()
-        # The threads stop within one chunk of the copy in progress and remove its temporary
+        # The thread stops within one chunk of the copy in progress and removes its temporary
         # file: wait for that, so that a process exiting right after the interrupt (persist cp
         # does, at once) leaves no .part file behind.
         with contextlib.suppress(BaseException):
@@ -201,8 +152,7 @@ async def _stoppable(work: Awaitable[int], stop: threading.Event) -> int:
 def _copy_local(jobs: Iterable[FileJob], stop: threading.Event, progress: Progress | None) -> int:
     """Copy each job's file through a temporary file renamed into place; return how many.
 
-    Any failure sets ``stop``, so that other threads on the same jobs end too. A failed file
-    leaves no temporary file and, for an ``Exception``, becomes FileFailedError naming both
+    A failed file leaves no temporary file and, for an ``Exception``, becomes FileFailedError naming both
     paths; a destination folder that cannot be made raises its own error.
     """
     # Written for speed: this runs once per file of a folder, where a copy is a few
@@ -250,9 +200,6 @@ def _copy_local(jobs: Iterable[FileJob], stop: threading.Event, progress: Progre
             done += 1
             if progress is not None:
                 progress(1, size)
-    except BaseException:
-        stop.set()  # the other threads on these jobs stop before their next file
-        raise
     finally:
         folders.close()
     return done

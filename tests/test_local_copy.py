@@ -14,14 +14,12 @@ import pytest
 from persist import (
     DataConfig,
     FileAccessProvider,
-    GenericPersistenceConfig,
     UploadError,
     _local,
     _transfer,
 )
-from persist._backend import make_backend, write_file
+from persist._backend import write_file
 from persist._local import copy_file, ensure_folder, temp_path
-from persist._plan import plan_for
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="procfs and FIFOs as Linux has them")
 
@@ -190,16 +188,8 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-class TestFolderCopyThreads:
-    """Folder copies on the local disk in two threads: each file still written atomically.
-
-    One thread is the default (``LOCAL_WORKERS``); these tests give the copy two so that the
-    threads' sharing of the job list, their failure and their cancellation are exercised.
-    """
-
-    @pytest.fixture(autouse=True)
-    def _two_threads(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(_local, "LOCAL_WORKERS", 2)
+class TestFolderCopy:
+    """Folder copies on the local disk: every file exact, each written atomically."""
 
     @pytest.mark.parametrize("direction", ["put", "get"])
     def test_folder_copy_is_exact_with_no_temporary_files(self, tmp_path: Path, direction: str) -> None:
@@ -213,10 +203,6 @@ class TestFolderCopyThreads:
             provider.get_data(str(src), str(dst), is_multipart=True)
         assert _tree(dst) == files
 
-    def test_one_thread_by_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.undo()
-        assert make_backend(plan_for(DataConfig(), "file"), {}).workers == 1  # type: ignore[attr-defined]
-
     def test_existing_files_are_replaced(self, tmp_path: Path) -> None:
         """A second copy over the first replaces every file (by rename) and leaves nothing else."""
         src = tmp_path / "src"
@@ -227,12 +213,6 @@ class TestFolderCopyThreads:
         files = _folder(src, 60, per_folder=25)  # new random contents, same names
         provider.put_data(str(src), str(dst), is_multipart=True)
         assert _tree(dst) == files
-
-    def test_two_threads_as_set_one_with_max_concurrency_1(self) -> None:
-        plan = plan_for(DataConfig(), "file")
-        assert make_backend(plan, {}).workers == 2  # type: ignore[attr-defined]
-        one = DataConfig(generic=GenericPersistenceConfig(max_concurrency=1))
-        assert make_backend(plan_for(one, "file"), {}).workers == 1  # type: ignore[attr-defined]
 
     def test_without_dir_fd_support_paths_are_used(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -266,7 +246,7 @@ class TestFolderCopyThreads:
         ]
 
     @linux_only
-    def test_failure_in_one_thread_stops_both_and_leaves_no_partial_file(self, tmp_path: Path) -> None:
+    def test_failure_stops_the_copy_and_leaves_no_partial_file(self, tmp_path: Path) -> None:
         """A named pipe among 400 files fails the copy, named; every file left is complete."""
         src = tmp_path / "src"
         files = _folder(src, 400)
@@ -279,10 +259,10 @@ class TestFolderCopyThreads:
         left = _tree(dst)
         assert [name for name in left if name.rsplit("/", 1)[-1].startswith(".")] == []
         assert {name: files[name] for name in left} == left
-        assert len(left) < len(files)  # it stopped: the files after the pipe's batch were not copied
+        assert len(left) < len(files)  # it stopped: the files after the pipe were not copied
 
     def test_cancelled_copy_leaves_complete_files_only(self, tmp_path: Path) -> None:
-        """Cancelling an async folder copy stops both threads; no temporary file remains."""
+        """Cancelling an async folder copy stops it; no temporary file remains."""
         src = tmp_path / "src"
         src.mkdir()
         size = 48 * 1024 * 1024
