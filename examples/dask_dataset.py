@@ -122,8 +122,10 @@ def main() -> None:
     # The sandbox is scratch space for this run only: removed with everything in it at the end.
     with (
         tempfile.TemporaryDirectory(prefix="persist-dask-") as sandbox,
+        # The scheduler's HTTP server on a free local port: None would still mean port 8787,
+        # and a warning when another cluster has it.
         LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
         ) as cluster,
         Client(cluster) as client,
     ):

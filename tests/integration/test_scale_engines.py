@@ -44,8 +44,10 @@ def dask_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with (
         # Dask's scratch space and lock files, which it would otherwise leave in the system's /tmp.
         dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}),
+        # The scheduler's HTTP server on a free port: with None it takes 8787, and when another
+        # cluster on the machine has that port, the warning it gives fails the fixture.
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -102,12 +104,20 @@ def test_ray_example_writes_a_dataset_to_s3(s3_endpoint: str, s3_bucket: str, tm
     # Ray's session files go in a folder of their own, removed after the run. Not in tmp_path:
     # Ray's socket paths under it would pass the 107 characters a Unix socket path may have.
     ray_tmp = tempfile.mkdtemp(prefix="ray-")
-    env = {**os.environ, "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0", "RAY_TMPDIR": ray_tmp}
-    before = set(Path(tempfile.gettempdir()).glob("persist-ray-*"))
+    # The example's own temporary folders go in tmp_path/tmp, so that what it leaves is its own
+    # and not another process's on the same machine.
+    user_tmp = tmp_path / "tmp"
+    user_tmp.mkdir()
+    env = {
+        **os.environ,
+        "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+        "RAY_TMPDIR": ray_tmp,
+        "TMPDIR": str(user_tmp),
+    }
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert set(Path(tempfile.gettempdir()).glob("persist-ray-*")) <= before, "the example left its sandbox"
+    assert list(user_tmp.glob("persist-ray-*")) == [], "the example left its sandbox"
     assert f"{PARTS} partitions, {PARTS * ROWS} rows written by Ray tasks" in done.stdout
