@@ -152,8 +152,8 @@ async def _stoppable(work: Awaitable[int], stop: threading.Event) -> int:
 def _copy_local(jobs: Iterable[FileJob], stop: threading.Event, progress: Progress | None) -> int:
     """Copy each job's file through a temporary file renamed into place; return how many.
 
-    A failed file leaves no temporary file and, for an ``Exception``, becomes FileFailedError naming both
-    paths; a destination folder that cannot be made raises its own error.
+    A failed file leaves no temporary file and, for an ``Exception``, becomes FileFailedError
+    naming both paths; a destination folder that cannot be made raises its own error.
     """
     # Written for speed: this runs once per file of a folder, where a copy is a few
     # microseconds of system calls. The folders in use stay open, and files are opened and
