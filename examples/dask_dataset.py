@@ -103,6 +103,19 @@ def run(client: Any, provider: FileAccessProvider, name: str, parts: int, rows: 
     return check_dataset(provider, name, parts, rows, written)
 
 
+def local_cluster(workers: int) -> Any:
+    """A ``LocalCluster`` of ``workers`` single-threaded worker processes (a context manager).
+
+    The scheduler's HTTP server listens on a free local port: ``dashboard_address=None`` would
+    still mean port 8787, and a warning when another cluster on the machine has it.
+    """
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+    )
+
+
 def main() -> None:
     """Parse the command line, start a LocalCluster of worker processes and run the example."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,18 +128,14 @@ def main() -> None:
 
     import tempfile
 
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     config = DataConfig.auto(args.config)
     name = f"dataset-{FileAccessProvider.get_random_string()[:8]}"
     # The sandbox is scratch space for this run only: removed with everything in it at the end.
     with (
         tempfile.TemporaryDirectory(prefix="persist-dask-") as sandbox,
-        # The scheduler's HTTP server on a free local port: None would still mean port 8787,
-        # and a warning when another cluster has it.
-        LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
-        ) as cluster,
+        local_cluster(args.workers) as cluster,
         Client(cluster) as client,
     ):
         provider = FileAccessProvider(sandbox, args.prefix, config)

@@ -131,7 +131,7 @@ class LocalBackend:
         instead of renaming it.
         """
         stop = threading.Event()
-        return await _stoppable(asyncio.to_thread(_copy_local, iter(jobs), stop, progress), stop)
+        return await _stoppable(asyncio.to_thread(_copy_local, jobs, stop, progress), stop)
 
 
 async def _stoppable(work: Awaitable[int], stop: threading.Event) -> int:

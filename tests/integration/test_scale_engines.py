@@ -44,11 +44,8 @@ def dask_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with (
         # Dask's scratch space and lock files, which it would otherwise leave in the system's /tmp.
         dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}),
-        # The scheduler's HTTP server on a free port: with None it takes 8787, and when another
-        # cluster on the machine has that port, the warning it gives fails the fixture.
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
-        ) as cluster,
+        # On a free port: the warning Dask gives when 8787 is taken would fail the fixture.
+        dask_dataset.local_cluster(2) as cluster,
         distributed.Client(cluster) as client,
     ):
         yield client
